@@ -1,0 +1,69 @@
+"""The memory estimate: the job's peak RSS predicted from the pre-flight scan.
+
+Model (inputs and outputs are kept in the registry so it can be calibrated
+against measured MaxRSS):
+
+    loaded   = min(samples found, max_samples)
+    balanced = 2 × minority × loaded (undersample) or 2 × majority × loaded (oversample)
+    data     = max(loaded, balanced) × bytes per sample (float32 image + float32 metadata + label)
+    peak     = data × PIPELINE_COPIES + FRAMEWORK_OVERHEAD_GB
+    request  = ceil(peak × HEADROOM), at least MIN_REQUEST_GB
+
+PIPELINE_COPIES is ~1.0-1.2 for loading into one preallocated array (measured;
+list + concatenate would be ~2). FRAMEWORK_OVERHEAD_GB is TensorFlow on CPU with a
+small CNN (~1.2 GB measured).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from orchestrator.config import Config
+from orchestrator.scan import ScanReport
+
+PIPELINE_COPIES = 1.2
+FRAMEWORK_OVERHEAD_GB = 1.2
+HEADROOM = 1.2
+MIN_REQUEST_GB = 2
+FLOAT32 = 4
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    samples_found: int
+    samples_loaded: int
+    samples_after_balance: int
+    bytes_per_sample: int
+    data_gb: float
+    pipeline_copies: float
+    framework_overhead_gb: float
+    peak_gb: float
+    headroom: float
+    request_gb: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return f"estimated peak {self.peak_gb:.1f} GB → requesting {self.request_gb} GB"
+
+
+def estimate(config: Config, report: ScanReport) -> MemoryEstimate:
+    """Predict the peak RSS of one task of ``config`` from the scan of its plane."""
+    height, width = report.image_shape
+    per_sample = (height * width + report.meta_columns + 1) * FLOAT32
+    loaded = report.samples if config.dataset.max_samples is None else min(report.samples,
+                                                                           config.dataset.max_samples)
+    balanced = loaded
+    if config.dataset.balance_data:
+        p = report.positive_fraction
+        share = min(p, 1 - p) if config.dataset.balance_method == "undersample" else max(p, 1 - p)
+        balanced = int(round(2 * share * loaded))
+    data_gb = max(loaded, balanced) * per_sample / GB
+    peak = data_gb * PIPELINE_COPIES + FRAMEWORK_OVERHEAD_GB
+    request = max(MIN_REQUEST_GB, math.ceil(peak * HEADROOM))
+    return MemoryEstimate(report.samples, loaded, balanced, per_sample, round(data_gb, 4), PIPELINE_COPIES,
+                          FRAMEWORK_OVERHEAD_GB, round(peak, 3), HEADROOM, request)

@@ -1,0 +1,227 @@
+"""Registry primitives: where the registry lives, job directories, safe writes.
+
+The registry is plain files on a (possibly NFS) shared filesystem. Every file
+has exactly one writer; every write is temp file + fsync + ``os.replace``;
+appends are whole lines written with one ``write`` on an ``O_APPEND`` file.
+Directories are group-shareable (setgid, g+rwx) so a group can share a registry.
+
+Layout under the root::
+
+    jobs/<job_id>/          one directory per job (``JobPaths``)
+    .staging/               entries being assembled; renamed into jobs/ whole
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from orchestrator.errors import InputError
+
+DIR_MODE = 0o2775
+FILE_MODE = 0o664
+
+_JOB_ID = re.compile(r"^(?:[0-9]{1,12}|local-[0-9]{8}T[0-9]{6}-[0-9a-f]{6})(?:_[0-9]{1,6})?$")
+
+
+def validate_job_id(job_id: str) -> str:
+    """Return ``job_id`` if it is a SLURM ID (``123``, ``123_4``) or a local ID; raise otherwise.
+
+    Rejecting everything else keeps IDs from ever naming a path outside the registry.
+    """
+    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        raise InputError(
+            f"job {job_id!r}",
+            "not a job ID; expected a SLURM ID like 17832069 or 17832069_2, or local-YYYYMMDDTHHMMSS-xxxxxx",
+        )
+    return job_id
+
+
+def new_local_job_id(now: datetime | None = None) -> str:
+    """A fresh job ID for the local executor: ``local-<UTC timestamp>-<6 hex>``."""
+    now = now or datetime.now(timezone.utc)
+    return f"local-{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def user_config_path() -> Path:
+    """The per-user orch config file (``$XDG_CONFIG_HOME/orch/config.yaml``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "orch" / "config.yaml"
+
+
+def resolve_root(cli_value: str | None = None) -> Path:
+    """The registry root: ``--registry``, else ``ORCH_REGISTRY``, else the user config's
+    ``registry`` key, else ``./registry``. Returned absolute; not created here."""
+    value = cli_value or os.environ.get("ORCH_REGISTRY")
+    if not value:
+        path = user_config_path()
+        if path.is_file():
+            value = _registry_from_user_config(path)
+    return Path(os.path.expanduser(value or "registry")).resolve()
+
+
+def _registry_from_user_config(path: Path) -> str | None:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(str(path), f"cannot read user config: {exc}") from None
+    if not isinstance(data, dict) or set(data) - {"registry"}:
+        raise InputError(str(path), "expected a mapping with the single key 'registry'")
+    value = data.get("registry")
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{path}: registry", "expected a path string")
+    return value
+
+
+def make_dir(path: Path) -> None:
+    """Create ``path`` (and parents) group-shareable; no error if it exists."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chmod(path, DIR_MODE)
+    except PermissionError:
+        pass  # created by another user of the group; its mode is theirs to set
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Atomically write ``data`` as indented, key-sorted JSON."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def append_json_line(path: Path, record: dict[str, Any]) -> None:
+    """Append ``record`` as one JSON line with a single ``write`` and fsync it."""
+    line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path) -> Any:
+    """Read one JSON file of the registry."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a JSON-lines file; a last line cut short by a crash is skipped."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.endswith("\n"):
+                yield json.loads(line)
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """Every path of one job directory. The only place these names are spelled."""
+
+    root: Path
+    job_id: str
+
+    def __post_init__(self) -> None:
+        validate_job_id(self.job_id)
+
+    @property
+    def dir(self) -> Path:
+        return self.root / "jobs" / self.job_id
+
+    @property
+    def submission(self) -> Path:
+        """Written once by ``orch submit``: what was asked, estimated and by whom."""
+        return self.dir / "submission.json"
+
+    @property
+    def config(self) -> Path:
+        """The frozen config as submitted (written by ``orch submit``)."""
+        return self.dir / "config.json"
+
+    @property
+    def script(self) -> Path:
+        """The exact batch script that was submitted."""
+        return self.dir / "job.sbatch"
+
+    @property
+    def log(self) -> Path:
+        """The job's stdout and stderr (opened by the scheduler or the local executor)."""
+        return self.dir / "job.out"
+
+    @property
+    def trials(self) -> Path:
+        """One JSON line per finished trial, appended by the job."""
+        return self.dir / "trials.jsonl"
+
+    @property
+    def local_state(self) -> Path:
+        """The local executor's record of a local job: pid, start, end, exit code."""
+        return self.dir / "local_state.json"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.dir / "artifacts"
+
+
+def jobs_dir(root: Path) -> Path:
+    """The folder holding one directory per job."""
+    return root / "jobs"
+
+
+def create_entry(root: Path, job_id: str, files: dict[str, str]) -> JobPaths:
+    """Create the job directory for ``job_id`` holding ``files`` (name → text), all at once.
+
+    The files are assembled in ``.staging/`` and the directory is renamed into
+    ``jobs/``, so an entry is either complete or absent.
+    """
+    paths = JobPaths(root, job_id)
+    staging_root = root / ".staging"
+    make_dir(staging_root)
+    make_dir(jobs_dir(root))
+    stage = staging_root / f"{job_id}.{secrets.token_hex(4)}"
+    make_dir(stage)
+    try:
+        for name, text in files.items():
+            write_text_atomic(stage / name, text)
+        if paths.dir.exists():
+            raise InputError(f"job {job_id}", f"a registry entry already exists at {paths.dir}")
+        os.rename(stage, paths.dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _fsync_dir(paths.dir.parent)
+    return paths

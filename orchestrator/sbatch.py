@@ -1,0 +1,114 @@
+"""The batch script: resources from config + site profile + estimate, rendered to sbatch.
+
+Nothing from a config reaches the script unquoted: names are validated
+(``config.NAME_RE``), SLURM values are validated tokens, and every path is
+``shlex.quote``d. The job finds its registry directory from the scheduler's
+variables at run time, because the job ID exists only after ``sbatch``.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import Config
+from orchestrator.errors import InputError
+from orchestrator.site import SiteProfile
+
+LOG_NAME = "job.out"  # JobPaths.log; the %-pattern form is below
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one submission asks the scheduler for."""
+
+    mem_gb: float
+    timeout_min: int
+    cpus_per_task: int
+    gpus: int
+    partition: str | None
+    account: str | None
+    qos: str | None
+    constraint: str | None
+    array: str | None  # e.g. "0-2%2": one task per plane
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_request(config: Config, profile: SiteProfile, estimated_gb: float) -> Request:
+    """Combine the config's resources, the site profile's defaults and the memory estimate."""
+    res = config.resources
+    mem = res.mem_gb if res.mem_gb is not None else estimated_gb
+    if profile.max_mem_gb is not None and mem > profile.max_mem_gb:
+        key = "resources.mem_gb" if res.mem_gb is not None else "the memory estimate"
+        raise InputError(str(config.path), f"{key} ({mem:g} GB) exceeds the partition limit of site "
+                                           f"{profile.name!r} ({profile.max_mem_gb:g} GB)")
+    array = None
+    if len(config.planes) > 1:
+        array = f"0-{len(config.planes) - 1}" + (f"%{res.max_parallel}" if res.max_parallel else "")
+    return Request(
+        mem_gb=mem, timeout_min=res.timeout_min or profile.default_timeout_min,
+        cpus_per_task=res.cpus_per_task or profile.default_cpus_per_task, gpus=res.gpus,
+        partition=res.partition or profile.partition, account=res.account or profile.account,
+        qos=res.qos or profile.qos, constraint=res.constraint or profile.constraint, array=array,
+    )
+
+
+def format_mem(mem_gb: float) -> str:
+    """``--mem`` value: whole GB as ``20G``, otherwise MB rounded up."""
+    return f"{int(mem_gb)}G" if float(mem_gb).is_integer() else f"{math.ceil(mem_gb * 1024)}M"
+
+
+def format_time(minutes: int) -> str:
+    """``--time`` value as ``D-HH:MM:SS`` (``HH:MM:SS`` under a day)."""
+    days, rest = divmod(minutes, 1440)
+    clock = f"{rest // 60:02d}:{rest % 60:02d}:00"
+    return f"{days}-{clock}" if days else clock
+
+
+def render(config: Config, request: Request, profile: SiteProfile, root: Path, config_hash: str) -> str:
+    """The exact batch script for one submission (one job, or one array over planes)."""
+    jobs = root / "jobs"
+    pattern = "%A_%a" if request.array else "%j"
+    signal_s = min(profile.signal_before_limit_s, request.timeout_min * 60 // 2)
+    options = [
+        f"--job-name={config.label}",
+        f"--output={jobs}/{pattern}/{LOG_NAME}",
+        "--open-mode=append",
+        f"--mem={format_mem(request.mem_gb)}",
+        f"--time={format_time(request.timeout_min)}",
+        f"--cpus-per-task={request.cpus_per_task}",
+        f"--signal=B:USR1@{signal_s}",
+    ]
+    for flag in ("partition", "account", "qos", "constraint"):
+        value = getattr(request, flag)
+        if value:
+            options.append(f"--{flag}={value}")
+    if request.gpus:
+        options.append(f"--gres={profile.gpu_gres.replace('{n}', str(request.gpus))}")
+    if request.array:
+        options.append(f"--array={request.array}")
+    _check_sbatch_path(config, jobs)
+    lines = ["#!/bin/bash", *(f"#SBATCH {o}" for o in options),
+             f"# orch: {config.label} (config sha256 {config_hash[:16]}), site profile {profile.name}",
+             "set -euo pipefail", *profile.setup,
+             "export PYTHONUNBUFFERED=1",
+             'if [ -n "${ORCH_JOB_ID:-}" ]; then job_id="$ORCH_JOB_ID"',
+             'elif [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then job_id="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+             'else job_id="$SLURM_JOB_ID"; fi',
+             f'job_dir={shlex.quote(str(jobs))}/"$job_id"',
+             f'exec {shlex.quote(profile.python)} -m jobs.{config.task} --config "$job_dir/config.json" '
+             '--job-dir "$job_dir"']
+    return "\n".join(lines) + "\n"
+
+
+def _check_sbatch_path(config: Config, jobs: Path) -> None:
+    """#SBATCH lines are not shell-quoted by sbatch: refuse a registry path they cannot carry."""
+    text = str(jobs)
+    if any(c.isspace() or c in "%\"'\\" for c in text):
+        raise InputError(str(config.path), f"registry path {text!r} contains a space, quote, backslash or %; "
+                                           "#SBATCH --output cannot carry it. Choose another --registry")
