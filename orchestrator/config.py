@@ -294,7 +294,7 @@ def _model(sec: Section) -> ModelParams:
                                                                                          for x in v),
                      "[height, width, channels] as three integers ≥ 1")
     if shape[2] != 1:
-        sec.fail(f"input_shape {shape}: the NPZ images are (N, height, width), so channels must be 1",
+        sec.fail(f"{shape}: the NPZ images are (N, height, width), so channels must be 1",
                  "input_shape")
     space = parse_space(sec.data.get("space_options", {}), sec.source, sec.key_path("space_options"))
     sec.known.append("space_options")

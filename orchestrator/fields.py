@@ -71,7 +71,7 @@ class Section:
         self.known.append(key)
         if key not in self.data:
             if default is MISSING:
-                self.fail(f"required key is missing; expected {expected}", key)
+                self._missing(key, f"expected {expected}")
             return default
         value = self.data[key]
         if not check(value):
@@ -83,9 +83,16 @@ class Section:
         self.known.append(key)
         if key not in self.data:
             if default is MISSING:
-                self.fail("required key is missing; expected an object", key)
+                self._missing(key, "expected an object")
             return Section({}, self.key_path(key), self.source)
         return Section(self.data[key], self.key_path(key), self.source)
+
+    def _missing(self, key: str, expected: str) -> None:
+        """A required key is absent: a misspelling of it is the likelier story, so say that first."""
+        misspelt = difflib.get_close_matches(key, [k for k in self.data if k not in self.known], n=1, cutoff=0.6)
+        if misspelt:
+            self.fail(f"unknown key; did you mean {key}?", misspelt[0])
+        self.fail(f"required key is missing; {expected}", key)
 
     def finish(self) -> None:
         """Reject any key no ``take``/``section`` asked for."""

@@ -70,7 +70,7 @@ def format_time(minutes: int) -> str:
     return f"{days}-{clock}" if days else clock
 
 
-def render(config: Config, request: Request, profile: SiteProfile, root: Path, config_hash: str) -> str:
+def render(config: Config, request: Request, profile: SiteProfile, root: Path) -> str:
     """The exact batch script for one submission (one job, or one array over planes)."""
     jobs = root / "jobs"
     pattern = "%A_%a" if request.array else "%j"
@@ -94,7 +94,7 @@ def render(config: Config, request: Request, profile: SiteProfile, root: Path, c
         options.append(f"--array={request.array}")
     _check_sbatch_path(config, jobs)
     lines = ["#!/bin/bash", *(f"#SBATCH {o}" for o in options),
-             f"# orch: {config.label} (config sha256 {config_hash[:16]}), site profile {profile.name}",
+             f"# orch: {config.label}, site profile {profile.name}",
              "set -euo pipefail", *profile.setup,
              "export PYTHONUNBUFFERED=1",
              'if [ -n "${ORCH_JOB_ID:-}" ]; then job_id="$ORCH_JOB_ID"',

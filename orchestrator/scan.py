@@ -116,8 +116,11 @@ def scan(config: Config, plane: str) -> ScanReport:
             raise InputError(src, f"dataset_parameters.batch_pattern: {pattern!r} matches no file in {directory} "
                                   f"or {directory / plane}")
         dirs.append(_scan_dir(directory, plane, files, label))
+    _check_bad(config, dirs)
     report = _check_shapes(config, plane, dirs)
-    _check_bad(config, report)
+    for d in report.dirs:
+        if not d.files:
+            raise InputError(src, f"data_directories: no usable file left in {d.directory} for plane {plane}")
     _check_labels(config, report)
     return report
 
@@ -206,17 +209,14 @@ def _check_shapes(config: Config, plane: str, dirs: list[DirScan]) -> ScanReport
     return ScanReport(plane, dirs, expected, skipped)
 
 
-def _check_bad(config: Config, report: ScanReport) -> None:
-    bad = [(p, why) for d in report.dirs for p, why in d.bad]
+def _check_bad(config: Config, dirs: list[DirScan]) -> None:
+    """Under the "fail" policy, the first bad file is the error."""
+    bad = [(p, why) for d in dirs for p, why in d.bad]
     if bad and config.dataset.bad_files == "fail":
         path, why = bad[0]
         more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
         raise InputError(str(path), f"{why}{more}; fix or remove it, or set dataset_parameters.bad_files "
                                     f"to \"skip\" in {config.path}")
-    for d in report.dirs:
-        if not d.files:
-            raise InputError(str(config.path), f"data_directories: no usable file left in {d.directory} "
-                                               f"for plane {d.plane}")
 
 
 def _check_labels(config: Config, report: ScanReport) -> None:

@@ -58,7 +58,7 @@ def plan(config_path: str | Path, root: Path) -> Plan:
     largest = max((estimate(config, r) for r in reports), key=lambda e: e.peak_gb)
     profile = load_profile(config.resources.site)
     request = build_request(config, profile, largest.request_gb)
-    script = render(config, request, profile, root, config_hash(config.frozen()))
+    script = render(config, request, profile, root)
     return Plan(config, reports, largest, profile, request, script, root)
 
 

@@ -1,0 +1,64 @@
+"""Shared fixtures: a scratch git repository with configs, synthetic NPZ data, a registry."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.synthetic import generate
+
+REPO = Path(__file__).resolve().parent.parent
+V4 = REPO / "json" / "mt_identifier" / "production_training_prod_main_v4.json"
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic data for plane X: es/ and cc/, 3 files each, ~60 samples per file."""
+    root = tmp_path_factory.mktemp("data")
+    generate(root, files_per_production=3, samples_per_file=60, planes=("X",), seed=1)
+    return root
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch repository (has .git) with ORCH_DATA_ROOT pointing at the synthetic data."""
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    monkeypatch.setenv("ORCH_DATA_ROOT", str(data_root))
+    monkeypatch.delenv("ORCH_REGISTRY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return tmp_path
+
+
+def v4_config() -> dict[str, Any]:
+    """The shipped v4 config as a dict, to mutate in tests."""
+    return copy.deepcopy(json.loads(V4.read_text()))
+
+
+@pytest.fixture
+def write_config(workdir: Path) -> Callable[..., Path]:
+    """Write a config (default: shipped v4) into the scratch repo; return its path."""
+
+    def write(data: dict[str, Any] | None = None, name: str = "cfg_v4.json", text: str | None = None) -> Path:
+        path = workdir / "repo" / "json" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text if text is not None else json.dumps(data if data is not None else v4_config()))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def orch(capsys: pytest.CaptureFixture[str], workdir: Path) -> Callable[..., tuple[int, str, str]]:
+    """Run the CLI in-process against the scratch registry; return (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--registry", str(workdir / "registry"), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -1,0 +1,41 @@
+"""The login side never imports TensorFlow or Keras, and hyperopt only where a space is built."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.conftest import REPO
+
+PROBE = """
+import json, sys
+from orchestrator.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+print(json.dumps({"code": code, "loaded": sorted(m for m in ("tensorflow", "keras", "hyperopt") if m in sys.modules)}))
+"""
+
+
+def test_tensorflow_is_installed_so_this_check_means_something() -> None:
+    assert importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("keras") is not None
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "CONFIG"], ["submit", "--dry-run", "--local", "CONFIG"],
+                                  ["diff", "CONFIG"]], ids=["help", "validate", "dry-run", "diff"])
+def test_cli_leaves_heavy_modules_out(args: list[str], write_config: Callable[..., Path], workdir: Path) -> None:
+    path = write_config()
+    argv = ["--registry", str(workdir / "registry"), *[str(path) if a == "CONFIG" else a for a in args]]
+    result = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["code"] in (0, 2)  # diff of a config whose parent is missing exits 2; still no imports
+    assert report["loaded"] == []

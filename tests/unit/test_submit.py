@@ -1,0 +1,109 @@
+"""``orch submit`` recording and failure paths, with stand-in SLURM commands on PATH.
+
+The stand-ins only answer like sbatch/scontrol/scancel and log their calls; the
+real-scheduler proof is in tests/integration (real SLURM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.conftest import v4_config
+
+
+def fake_slurm(bin_dir: Path, sbatch: str, scontrol: str = "exit 0") -> Path:
+    """Write sbatch/scontrol/scancel stand-ins that log argv (and sbatch's stdin) to calls.log."""
+    bin_dir.mkdir()
+    log = bin_dir / "calls.log"
+    bodies = {"sbatch": f'cat > "{bin_dir}/stdin"\n{sbatch}', "scontrol": scontrol, "scancel": "exit 0"}
+    for name, body in bodies.items():
+        path = bin_dir / name
+        path.write_text(f'#!/bin/bash\necho "{name} $*" >> "{log}"\n{body}\n')
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return log
+
+
+@pytest.fixture
+def config_path(write_config: Callable[..., Path], data_root: Path) -> Path:
+    return write_config(v4_config())
+
+
+def test_failed_sbatch_prints_the_message_and_records_nothing(
+        config_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    log = fake_slurm(workdir / "bin", 'echo "sbatch: error: Batch job submission failed: Invalid account" >&2; exit 1')
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
+    code, out, err = orch("submit", str(config_path))
+    assert code == 1
+    assert err.strip() == "orch: error: sbatch failed: sbatch: error: Batch job submission failed: Invalid account"
+    assert not (workdir / "registry" / "jobs").exists() or not os.listdir(workdir / "registry" / "jobs")
+    assert log.read_text().splitlines() == ["sbatch --parsable --hold"]
+
+
+def test_failed_release_cancels_the_job_and_removes_its_entry(
+        config_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    log = fake_slurm(workdir / "bin", "echo 4242", scontrol='echo "slurm_release: Access denied" >&2; exit 1')
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
+    code, _, err = orch("submit", str(config_path))
+    assert code == 1 and "Access denied" in err
+    assert log.read_text().splitlines() == ["sbatch --parsable --hold", "scontrol release 4242", "scancel 4242"]
+    assert not (workdir / "registry" / "jobs" / "4242").exists()
+
+
+def test_submission_is_recorded_before_release_with_the_exact_script(
+        config_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    log = fake_slurm(workdir / "bin", "echo '4242;cluster'",
+                     scontrol=f'test -f "{workdir}/registry/jobs/4242/submission.json" || exit 3')
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
+    code, out, err = orch("submit", str(config_path))
+    assert code == 0, err
+    assert "submitted cfg_v4 to SLURM: 4242" in out
+    entry = workdir / "registry" / "jobs" / "4242"
+    assert (entry / "job.sbatch").read_text() == (workdir / "bin" / "stdin").read_text()
+    submission = json.loads((entry / "submission.json").read_text())
+    assert submission["job_id"] == "4242" and submission["scheduler"] == "slurm"
+    assert submission["config"]["label"] == "cfg_v4"
+    assert submission["request"]["mem_gb"] == submission["estimate"]["request_gb"]
+    assert submission["estimate"]["samples_found"] == submission["data"]["samples"] > 0
+    frozen = json.loads((entry / "config.json").read_text())
+    assert frozen["name"] == "cfg" and frozen["version"] == 4
+    assert all(Path(d).is_absolute() for d in frozen["data_directories"])
+
+
+def test_dry_run_writes_nothing_and_prints_the_plan(config_path: Path, workdir: Path,
+                                                    orch: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = orch("submit", "--dry-run", "--local", str(config_path))
+    assert code == 0
+    assert "estimated peak" in out and "→ requesting 2 GB" in out
+    assert "#SBATCH --mem=2G" in out
+    assert not (workdir / "registry").exists()
+
+
+def test_array_submission_records_one_entry_per_plane(
+        write_config: Callable[..., Path], workdir: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    from orchestrator.synthetic import generate
+
+    generate(workdir / "uvx", files_per_production=2, samples_per_file=40, seed=3)
+    cfg = v4_config()
+    cfg["data_directories"] = [str(workdir / "uvx" / "es"), str(workdir / "uvx" / "cc")]
+    cfg["plane"] = ["U", "V", "X"]
+    cfg["dataset_parameters"]["batch_pattern"] = "*_plane{plane}.npz"
+    fake_slurm(workdir / "bin", "echo 77")
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
+    code, out, err = orch("submit", str(write_config(cfg)))
+    assert code == 0, err
+    assert "77_0 77_1 77_2" in out
+    for index, plane in enumerate("UVX"):
+        entry = workdir / "registry" / "jobs" / f"77_{index}"
+        assert json.loads((entry / "config.json").read_text())["plane"] == plane
+        submission = json.loads((entry / "submission.json").read_text())
+        assert (submission["array_job_id"], submission["array_task_id"], submission["plane"]) == ("77", index, plane)
