@@ -188,6 +188,30 @@ class JobPaths:
         return self.dir / "trials.jsonl"
 
     @property
+    def run(self) -> Path:
+        """The job's own record of its run: host, start, status, reason (written by the job)."""
+        return self.dir / "run.json"
+
+    @property
+    def data_record(self) -> Path:
+        """What the job loaded: files, samples per split, class balance, bad files (written by the job)."""
+        return self.dir / "data.json"
+
+    @property
+    def result(self) -> Path:
+        """The final result: best trial, test metrics, artifact paths (written by the job)."""
+        return self.dir / "result.json"
+
+    @property
+    def cache(self) -> Path:
+        """The prepared data as memory-mappable .npy files, shared by all trials of the job."""
+        return self.dir / "cache"
+
+    def trial_dir(self, number: int) -> Path:
+        """Scratch of one trial process: its request, result, history and model."""
+        return self.dir / "trials" / f"{number:04d}"
+
+    @property
     def local_state(self) -> Path:
         """The local executor's record of a local job: pid, start, end, exit code."""
         return self.dir / "local_state.json"

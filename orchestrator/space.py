@@ -42,7 +42,7 @@ def _positive(v: Any) -> bool:
 
 KEYS: Mapping[str, KeySpec] = {
     "n_conv_layers": KeySpec(int, _positive, "an integer ≥ 1", 2, "convolution blocks"),
-    "n_filters": KeySpec(int, _positive, "an integer ≥ 1", 32, "filters of the first conv block (doubling per block)"),
+    "n_filters": KeySpec(int, _positive, "an integer ≥ 1", 32, "filters of every conv block"),
     "kernel_size": KeySpec(int, _positive, "an integer ≥ 1", 3, "square conv kernel size"),
     "pooling": KeySpec(str, lambda v: v in ("max", "average"), "'max' or 'average'", "max", "2×2 pooling after each conv block"),
     "n_dense_layers": KeySpec(int, lambda v: v >= 0, "an integer ≥ 0", 1, "hidden dense layers"),

@@ -1,0 +1,8 @@
+"""``python -m jobs.mt_identifier``: the main-track identifier search (binary CNN per plane)."""
+
+import sys
+
+from jobs.runner import main
+
+if __name__ == "__main__":
+    sys.exit(main("mt_identifier"))

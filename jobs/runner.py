@@ -1,0 +1,194 @@
+"""The job process: ``python -m jobs.<task> --config FROZEN.json --job-dir REGISTRY/jobs/<job_id>``.
+
+Order of work: record the run (``run.json``), prepare the data cache once
+(``data.json``), run the missing trials (``jobs.search``), evaluate the best
+trial's saved model on the test split, write the artifacts and ``result.json``.
+
+The final evaluation reuses the best trial's model (with its restored best
+weights) rather than retraining: it is exactly the model whose validation score
+chose it, and a retrain would be a different model at extra cost.
+
+Signals: SIGUSR1 (sent by SLURM ``--signal`` before the time limit) and SIGTERM
+stop the running trial and exit with code 75 (EX_TEMPFAIL) and status
+``interrupted``: every finished trial is already recorded, the cut-off one runs
+again on resume. Exit codes: 0 completed, 1 failed, 2 bad input, 75 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from jobs import data
+from jobs.search import Outcome, TrialRunner, best_record, model_path, now, prune_models, run_search
+from orchestrator.config import Config, config_hash, load_config
+from orchestrator.errors import OrchError
+from orchestrator.registry import JobPaths, make_dir, read_json, write_json_atomic
+
+EXIT_INTERRUPTED = 75
+
+
+def log(message: str) -> None:
+    print(f"[{now()}] {message}", flush=True)
+
+
+def threads_allocated() -> int:
+    """Cores this job may use: SLURM's allocation, else this process's CPU affinity."""
+    return int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or len(os.sched_getaffinity(0))
+
+
+def artifacts_dir(config: Config, paths: JobPaths) -> Path:
+    """``<output_folder>/<job_id>`` when the config names an output folder, else the job's ``artifacts/``."""
+    return config.output_folder / paths.job_id if config.output_folder else paths.artifacts
+
+
+def write_artifacts(config: Config, paths: JobPaths, records: list[dict[str, Any]], best: dict[str, Any],
+                    final: dict[str, Any]) -> dict[str, str]:
+    """Artifacts named ``<job_id>_<what>`` so a job finds them and they find their job; what
+    ``save_outputs`` turns off is not written."""
+    out = artifacts_dir(config, paths)
+    make_dir(out)
+    name = lambda what: out / f"{paths.job_id}_{what}"  # noqa: E731
+    written: dict[str, str] = {}
+    save = config.save_outputs
+    if save["save_model"]:
+        shutil.copyfile(model_path(paths, best), name("best_model.keras"))
+        written["model"] = str(name("best_model.keras"))
+    if save["save_history"]:
+        histories = {}
+        for r in records:
+            history_file = JobPaths(paths.root, r["job_id"]).trial_dir(r["trial"]) / "history.json"
+            if history_file.exists():
+                histories[str(r["trial"])] = read_json(history_file)
+        write_json_atomic(name("history.json"), {"job_id": paths.job_id, "trials": histories})
+        written["history"] = str(name("history.json"))
+    scores = paths.dir / "final_scores.npz"
+    if save["save_predictions"]:
+        with np.load(scores) as z:
+            meta = np.load(paths.cache / "test_metadata.npy")
+            np.savez(name("test_predictions.npz"), labels=z["labels"], scores=z["scores"], metadata=meta)
+        written["predictions"] = str(name("test_predictions.npz"))
+    scores.unlink(missing_ok=True)
+    pieces = {"save_confusion_matrix": ("confusion_matrix", {"matrix": final["test"]["confusion_matrix"],
+                                                             "layout": "[[TN, FP], [FN, TP]]"}),
+              "save_roc_curve": ("roc_curve", final["roc_curve"]),
+              "save_metrics": ("metrics", final["test"])}
+    for key, (what, content) in pieces.items():
+        if save[key]:
+            write_json_atomic(name(f"{what}.json"), {"job_id": paths.job_id, **content})
+            written[what] = str(name(f"{what}.json"))
+    return written
+
+
+def evaluate(paths: JobPaths, model_file: Path, threads: int) -> dict[str, Any]:
+    """Run the final test evaluation in its own process; its ``final.json``."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "ORCH_THREADS": str(threads)}
+    code = subprocess.call([sys.executable, "-m", "jobs.worker", "final", str(paths.dir), str(model_file)], env=env,
+                           stdin=subprocess.DEVNULL)
+    if code != 0:
+        raise RuntimeError(f"final evaluation process exited with code {code}")
+    final = read_json(paths.dir / "final.json")
+    (paths.dir / "final.json").unlink()
+    return final
+
+
+def run_job(config_file: Path, job_dir: Path) -> int:
+    paths = JobPaths(job_dir.parent.parent, job_dir.name)
+    config = load_config(config_file)
+    if len(config.planes) != 1:
+        raise OrchError(f"{config_file}: a job trains one plane; got {list(config.planes)}")
+    plane = config.planes[0]
+    threads = threads_allocated()
+    run: dict[str, Any] = {"job_id": paths.job_id, "host": socket.gethostname(), "pid": os.getpid(),
+                           "started_at": now(), "status": "running", "threads": threads, "plane": plane,
+                           "python": sys.executable}
+    previous = read_json(paths.run) if paths.run.exists() else None
+    if previous:
+        run["restarts"] = previous.get("restarts", 0) + 1
+    write_json_atomic(paths.run, run)
+    log(f"job {paths.job_id}: {config.label}, plane {plane}, {threads} threads")
+
+    runner = TrialRunner(config, paths, threads)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log(f"received {signal.Signals(signum).name}: stopping after saving state")
+        runner.stop()
+
+    signal.signal(signal.SIGUSR1, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    record = data.prepare(config, plane, paths.cache, config_hash(read_json(config_file)))
+    write_json_atomic(paths.data_record, record)
+    timings["load_s"] = round(time.monotonic() - started, 2)
+    splits = record["splits"]
+    log("data: " + ", ".join(f"{k} {v['samples']} ({v['positives']} positive)" for k, v in splits.items()))
+
+    started = time.monotonic()
+    outcome: Outcome = run_search(config, paths, runner, log)
+    timings["trials_s"] = round(time.monotonic() - started, 2)
+    prune_models(paths, outcome.records)
+    if outcome.status != "completed":
+        write_json_atomic(paths.run, {**run, "status": outcome.status, "reason": outcome.reason, "ended_at": now()})
+        log(f"{outcome.status}: {outcome.reason}")
+        return EXIT_INTERRUPTED if outcome.status == "interrupted" else 1
+
+    best = best_record(outcome.records)
+    if best is None:
+        reason = "no trial finished ok"
+        write_json_atomic(paths.run, {**run, "status": "failed", "reason": reason, "ended_at": now()})
+        log(f"failed: {reason}")
+        return 1
+    started = time.monotonic()
+    final = evaluate(paths, model_path(paths, best), threads)
+    artifacts = write_artifacts(config, paths, outcome.records, best, final)
+    timings["final_s"] = round(time.monotonic() - started, 2)
+    ok = [r for r in outcome.records if r["status"] == "ok"]
+    result = {
+        "job_id": paths.job_id, "config": config.label, "plane": plane, "completed_at": now(),
+        "objective_name": config.model.objective, "trials_total": len(outcome.records), "trials_ok": len(ok),
+        "best_trial": best["trial"], "best_job_id": best["job_id"], "best_params": best["params"],
+        "best_objective": best["objective"], "validation": best["metrics"], "test": final["test"],
+        "final_model": "reused: the best trial's saved model (restored best weights), not retrained",
+        "artifacts": artifacts, "timings": timings,
+    }
+    write_json_atomic(paths.result, result)
+    shutil.rmtree(paths.cache, ignore_errors=True)
+    write_json_atomic(paths.run, {**run, "status": "completed", "ended_at": now()})
+    t = result["test"]
+    log(f"completed: best trial {best['trial'] + 1}/{len(outcome.records)}, test accuracy {t['accuracy']:.4f} "
+        f"F1 {t['f1']:.4f} AUC {t['auc']:.4f}; result {paths.result}")
+    return 0
+
+
+def main(task: str, argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m jobs.<task>``."""
+    parser = argparse.ArgumentParser(prog=f"python -m jobs.{task}")
+    parser.add_argument("--config", required=True, type=Path, help="the frozen config (absolute path)")
+    parser.add_argument("--job-dir", required=True, type=Path, help="this job's registry directory")
+    args = parser.parse_args(argv)
+    try:
+        return run_job(args.config, args.job_dir)
+    except Exception as exc:  # the job's last word goes to the registry, whatever it was
+        if not isinstance(exc, OrchError):
+            traceback.print_exc()
+        reason = str(exc) if isinstance(exc, OrchError) else f"{type(exc).__name__}: {exc}"
+        print(f"orch job: error: {reason}", file=sys.stderr, flush=True)
+        paths = JobPaths(args.job_dir.parent.parent, args.job_dir.name)
+        if paths.run.exists():
+            write_json_atomic(paths.run, {**read_json(paths.run), "status": "failed", "reason": reason,
+                                          "ended_at": now()})
+        return exc.exit_code if isinstance(exc, OrchError) else 1

@@ -1,0 +1,139 @@
+"""One trial (or the final test evaluation) in its own process: ``python -m jobs.worker MODE JOB_DIR N``.
+
+``trial``: read ``trials/N/request.json``, map the cached train/val splits, build
+and fit the model, write ``history.json``, ``model.keras`` and ``result.json``
+(status ``ok`` with validation metrics, or ``failed`` with the reason, e.g. a NaN
+loss). ``final`` (N is then a model file): load that model, predict the test split,
+write ``final.json`` (test metrics, ROC points) and ``final_scores.npz`` for the job
+to turn into artifacts.
+Logs one line per epoch; no progress bars.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jobs.data import open_split
+from jobs.metrics import classification, roc_curve
+from orchestrator.config import Config, load_config
+from orchestrator.registry import JobPaths, read_json, write_json_atomic
+
+MAX_ROC_POINTS = 1000
+
+
+def setup_threads() -> int:
+    """TensorFlow threads from the allocation: intra-op = cores, inter-op = 2 (1 on one core)."""
+    import tensorflow as tf
+
+    threads = int(os.environ.get("ORCH_THREADS") or 0) or len(os.sched_getaffinity(0))
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    return threads
+
+
+def epoch_logger(trial: int, epochs: int) -> Any:
+    """A callback printing one line per epoch."""
+    import keras
+
+    class EpochLine(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            shown = " ".join(f"{k} {v:.4f}" for k, v in sorted((logs or {}).items()) if k != "learning_rate")
+            print(f"trial {trial + 1} epoch {epoch + 1}/{epochs}: {shown} ({time.monotonic() - self.started:.1f} s)",
+                  flush=True)
+
+    return EpochLine()
+
+
+def best_epoch(history: dict[str, list[float]], config: Config) -> int:
+    """0-based epoch of the best monitored value (early stopping's monitor; else val_loss)."""
+    es = config.model.early_stopping
+    monitor = es.monitor if es else "val_loss"
+    values = np.asarray(history[monitor], dtype=float)
+    if np.isnan(values).all():
+        return len(values) - 1
+    return int(np.nanargmax(values) if monitor in ("val_accuracy", "val_auc") else np.nanargmin(values))
+
+
+def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
+    import keras
+
+    from jobs.model import build_model
+
+    folder = paths.trial_dir(tid)
+    request = read_json(folder / "request.json")
+    point = request["point"]
+    keras.utils.set_random_seed(request["seed"])
+    x_train, y_train = open_split(paths.cache, "train")
+    x_val, y_val = open_split(paths.cache, "val")
+    m = config.model
+    model = build_model(point, m.input_shape, math.ceil(len(y_train) / point["batch_size"]))
+    callbacks = [epoch_logger(tid, m.epochs), keras.callbacks.TerminateOnNaN()]
+    if m.early_stopping:
+        es = m.early_stopping
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
+            restore_best_weights=es.restore_best_weights, mode="max" if es.monitor != "val_loss" else "min"))
+    fit = model.fit(x_train, y_train, batch_size=point["batch_size"], epochs=m.epochs,
+                    validation_data=(x_val, y_val), callbacks=callbacks, verbose=0, shuffle=True)
+    history = {k: [float(v) for v in values] for k, values in fit.history.items() if k != "learning_rate"}
+    write_json_atomic(folder / "history.json", history)
+    epochs_run = len(history["loss"])
+    if not all(math.isfinite(v) for v in history["loss"]):
+        bad = next(i for i, v in enumerate(history["loss"]) if not math.isfinite(v))
+        return {"status": "failed", "reason": f"NaN loss at epoch {bad + 1}", "epochs_run": epochs_run}
+    val_loss, _, _ = model.evaluate(x_val, y_val, batch_size=m.batch_size, verbose=0)
+    scores = model.predict(x_val, batch_size=m.batch_size, verbose=0).ravel()
+    if not np.isfinite(scores).all():
+        return {"status": "failed", "reason": "non-finite predictions", "epochs_run": epochs_run}
+    val = classification(np.asarray(y_val), scores)
+    best = best_epoch(history, config)
+    model.save(folder / "model.keras")
+    return {"status": "ok", "epochs_run": epochs_run, "best_epoch": best + 1,
+            "train_val_gap": round(history["accuracy"][best] - history["val_accuracy"][best], 5),
+            "metrics": {"val_loss": float(val_loss), "val_accuracy": val["accuracy"], "val_auc": val["auc"],
+                        "val_f1": val["f1"], "val_precision": val["precision"], "val_recall": val["recall"]}}
+
+
+def run_final(paths: JobPaths, config: Config, model_file: Path) -> dict[str, Any]:
+    import keras
+
+    model = keras.models.load_model(model_file)
+    x_test, y_test = open_split(paths.cache, "test")
+    scores = model.predict(x_test, batch_size=config.model.batch_size, verbose=0).ravel()
+    labels = np.asarray(y_test)
+    np.savez(paths.dir / "final_scores.npz", labels=labels, scores=scores.astype(np.float32))
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), MAX_ROC_POINTS)).astype(int))
+    return {"test": classification(labels, scores),
+            "roc_curve": {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist(),
+                          "thresholds": [t if math.isfinite(t) else None for t in thresholds[keep].tolist()]}}
+
+
+def main(argv: list[str]) -> int:
+    """``trial JOB_DIR N`` or ``final JOB_DIR MODEL_FILE``."""
+    mode, job_dir, number = argv
+    job_dir_path = Path(job_dir)
+    paths = JobPaths(job_dir_path.parent.parent, job_dir_path.name)
+    config = load_config(paths.config)
+    threads = setup_threads()
+    if mode == "trial":
+        result = run_trial(paths, config, int(number))
+        write_json_atomic(paths.trial_dir(int(number)) / "result.json", {**result, "threads": threads})
+    else:
+        result = run_final(paths, config, Path(number))
+        write_json_atomic(paths.dir / "final.json", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
