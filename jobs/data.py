@@ -25,9 +25,9 @@ import numpy as np
 
 from orchestrator.config import Config
 from orchestrator.errors import InputError
-from orchestrator.npz import BadFile, read_array, read_headers
+from orchestrator.npz import BadFile, read_arrays, read_headers
 from orchestrator.registry import read_json, write_json_atomic
-from orchestrator.scan import find_files, label_values
+from orchestrator.scan import find_files, label_column
 
 SPLITS = ("train", "val", "test")
 CHUNK = 4096  # samples per write when gathering a split into its .npy file
@@ -94,14 +94,17 @@ def load(config: Config, plane: str) -> Loaded:
     images = np.empty((total, height, width), dtype=np.float32)
     labels = np.empty(total, dtype=np.uint8)
     metadata = np.full((total, columns), np.nan, dtype=np.float32)
+    label = config.dataset.label
+    names = tuple(dict.fromkeys(("images", label.array, *(("metadata",) if columns else ()))))
     offset = used = 0
     for path, n in files:
         try:
-            file_images = read_array(path, "images")[:n]
-            file_labels = label_values(path, config.dataset.label)[:n]
+            arrays = read_arrays(path, names)
+            file_images = arrays["images"][:n]
+            file_labels = label_column(arrays[label.array], label)[:n]
             if not np.isin(file_labels, (0, 1)).all():
-                raise BadFile(f"label {config.dataset.label.describe()} is not binary")
-            meta = read_array(path, "metadata")[:n] if columns else None
+                raise BadFile(f"label {label.describe()} is not binary")
+            meta = arrays["metadata"][:n] if columns else None
         except BadFile as exc:
             _bad(config, path, str(exc), bad)
             continue

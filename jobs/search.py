@@ -149,7 +149,8 @@ class TrialRunner:
                 record.update(status="ok", objective=value, loss=loss_of(self.config.model.objective, value))
             else:
                 record.update(status="failed", reason=result["reason"])
-            record.update({k: result.get(k) for k in ("metrics", "epochs_run", "best_epoch", "train_val_gap")})
+            record.update({k: result.get(k) for k in ("metrics", "epochs_run", "best_epoch", "train_val_gap",
+                                                      "steps_per_epoch")})
             return record
         if code < 0 and self.stop_requested:
             return None

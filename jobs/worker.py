@@ -43,10 +43,13 @@ def epoch_logger(trial: int, epochs: int) -> Any:
     import keras
 
     class EpochLine(keras.callbacks.Callback):
+        steps = 0
+
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self.started = time.monotonic()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            EpochLine.steps = self.params.get("steps") or 0
             shown = " ".join(f"{k} {v:.4f}" for k, v in sorted((logs or {}).items()) if k != "learning_rate")
             print(f"trial {trial + 1} epoch {epoch + 1}/{epochs}: {shown} ({time.monotonic() - self.started:.1f} s)",
                   flush=True)
@@ -77,7 +80,8 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
     x_val, y_val = open_split(paths.cache, "val")
     m = config.model
     model = build_model(point, m.input_shape, math.ceil(len(y_train) / point["batch_size"]))
-    callbacks = [epoch_logger(tid, m.epochs), keras.callbacks.TerminateOnNaN()]
+    logger = epoch_logger(tid, m.epochs)
+    callbacks = [logger, keras.callbacks.TerminateOnNaN()]
     if m.early_stopping:
         es = m.early_stopping
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -98,7 +102,7 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
     val = classification(np.asarray(y_val), scores)
     best = best_epoch(history, config)
     model.save(folder / "model.keras")
-    return {"status": "ok", "epochs_run": epochs_run, "best_epoch": best + 1,
+    return {"status": "ok", "epochs_run": epochs_run, "best_epoch": best + 1, "steps_per_epoch": logger.steps,
             "train_val_gap": round(history["accuracy"][best] - history["val_accuracy"][best], 5),
             "metrics": {"val_loss": float(val_loss), "val_accuracy": val["accuracy"], "val_auc": val["auc"],
                         "val_f1": val["f1"], "val_precision": val["precision"], "val_recall": val["recall"]}}

@@ -3,7 +3,8 @@
 ``launch`` starts a detached runner (``python -m orchestrator.local``) that runs
 the tasks one after another with ``bash`` and the job's ``ORCH_JOB_ID``, output
 appended to each task's log. The runner is the local "scheduler": it alone
-writes each task's ``local_state.json`` (pid, start, end, exit code).
+writes each task's ``local_state.json`` (pid, start, end, exit code, and the
+largest resident set of any process of the task, like sacct's MaxRSS).
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ def run_tasks(root: Path, job_ids: list[str]) -> int:
             current[:] = [proc]
             state = {"pid": proc.pid, "host": socket.gethostname(), "started_at": _now()}
             write_json_atomic(paths.local_state, state)
-            code = proc.wait()
-        write_json_atomic(paths.local_state, {**state, "ended_at": _now(), "exit_code": code})
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = code = os.waitstatus_to_exitcode(status)
+        write_json_atomic(paths.local_state, {**state, "ended_at": _now(), "exit_code": code,
+                                              "max_rss_mb": round(usage.ru_maxrss / 1024, 1)})
         worst = worst or code
     return worst
 

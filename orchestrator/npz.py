@@ -62,10 +62,21 @@ def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> ArrayHead
     return header
 
 
-def read_array(path: Path, name: str) -> np.ndarray:
-    """Load one array of an NPZ (decompressing only that member; no pickles)."""
+def read_arrays(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Load the named arrays of an NPZ, opening it once and decompressing only those members
+    (no pickles)."""
+    arrays: dict[str, np.ndarray] = {}
+    name = names[0]
     try:
-        with zipfile.ZipFile(path) as archive, archive.open(f"{name}.npy") as member:
-            return np.lib.format.read_array(member, allow_pickle=False)
+        with zipfile.ZipFile(path) as archive:
+            for name in names:
+                with archive.open(f"{name}.npy") as member:
+                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
         raise BadFile(f"cannot read array {name!r}: {exc}") from None
+    return arrays
+
+
+def read_array(path: Path, name: str) -> np.ndarray:
+    """Load one array of an NPZ."""
+    return read_arrays(path, (name,))[name]

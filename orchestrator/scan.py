@@ -177,7 +177,11 @@ def _usable(headers: dict[str, ArrayHeader], label: LabelSpec) -> tuple[int, tup
 
 def label_values(path: Path, label: LabelSpec) -> np.ndarray:
     """The label of every sample of one file."""
-    array = read_array(path, label.array)
+    return label_column(read_array(path, label.array), label)
+
+
+def label_column(array: np.ndarray, label: LabelSpec) -> np.ndarray:
+    """The labels within the label array (its column, for a 2-D array)."""
     return array if label.column is None else array[:, label.column]
 
 

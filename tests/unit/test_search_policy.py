@@ -1,0 +1,105 @@
+"""The trial loop's policies: history rebuilt from records, failures, stop requests.
+
+The trial runner here is a stand-in returning records (a policy test); real
+trials run in tests/integration/test_job.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from jobs.search import Suggester, best_record, run_search, search_records
+from orchestrator.config import load_config
+from orchestrator.registry import JobPaths, append_json_line, create_entry
+from tests.conftest import v4_config
+
+
+class ScriptedRunner:
+    """Returns ok records with loss = learning_rate, or failures where the script says so."""
+
+    def __init__(self, paths: JobPaths, fail: set[int] = frozenset(), stop_at: int | None = None) -> None:
+        self.paths, self.fail, self.stop_at = paths, fail, stop_at
+        self.stop_requested = False
+        self.ran: list[int] = []
+
+    def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        if tid == self.stop_at:
+            self.stop_requested = True
+            return None
+        self.ran.append(tid)
+        record = {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": params}
+        if tid in self.fail:
+            return {**record, "status": "failed", "reason": f"scripted failure {tid}"}
+        loss = params["learning_rate"]
+        return {**record, "status": "ok", "objective": loss, "loss": loss, "duration_s": 1.0, "peak_rss_mb": 1.0}
+
+
+def config_for(write_config: Callable[..., Path], evals: int, failures: int = 3):
+    cfg = v4_config()
+    cfg["model_parameters"].update(hp_max_evals=evals, max_consecutive_failures=failures)
+    return load_config(write_config(cfg))
+
+
+def test_same_history_gives_the_same_next_suggestion_after_a_json_round_trip(
+        write_config: Callable[..., Path], workdir: Path) -> None:
+    config = config_for(write_config, 30)
+    live = Suggester(config)
+    records = []
+    for tid in range(24):  # past hyperopt's 20 random start-up trials, so TPE itself is exercised
+        vals, params = live.suggest(tid)
+        record = {"trial": tid, "vals": vals, "status": "ok", "loss": params["learning_rate"]}
+        live.add(record)
+        records.append(json.loads(json.dumps(record)))
+    rebuilt = Suggester(config)
+    for record in records:
+        rebuilt.add(record)
+    assert rebuilt.suggest(24) == live.suggest(24)
+    other = Suggester(config)
+    for record in records[:-1]:
+        other.add(record)
+    assert other.suggest(24) != live.suggest(24)  # the suggestion does depend on the history
+
+
+def test_consecutive_failures_stop_the_search_and_single_ones_do_not(
+        write_config: Callable[..., Path], workdir: Path) -> None:
+    paths = JobPaths(workdir / "registry", "100")
+    paths.dir.mkdir(parents=True)
+    config = config_for(write_config, 10, failures=3)
+    outcome = run_search(config, paths, ScriptedRunner(paths, fail={1, 4, 5, 6}), log=lambda _: None)
+    assert outcome.status == "failed"
+    assert outcome.reason == "3 consecutive trials failed; last: scripted failure 6"
+    assert [r["trial"] for r in outcome.records] == list(range(7))
+
+
+def test_resume_runs_only_the_missing_trials_across_attempts(write_config: Callable[..., Path],
+                                                             workdir: Path) -> None:
+    root = workdir / "registry"
+    config = config_for(write_config, 6)
+    first = JobPaths(root, "200")
+    first.dir.mkdir(parents=True)
+    outcome = run_search(config, first, ScriptedRunner(first, stop_at=3), log=lambda _: None)
+    assert outcome.status == "interrupted" and len(outcome.records) == 3
+    create_entry(root, "201", {"submission.json": json.dumps({"parent_job_id": "200"})})
+    second = JobPaths(root, "201")
+    runner = ScriptedRunner(second)
+    outcome = run_search(config, second, runner, log=lambda _: None)
+    assert outcome.status == "completed"
+    assert runner.ran == [3, 4, 5]
+    assert [(r["trial"], r["job_id"]) for r in search_records(second)] == [
+        (0, "200"), (1, "200"), (2, "200"), (3, "201"), (4, "201"), (5, "201")]
+
+
+def test_a_trial_recorded_twice_keeps_its_first_record(workdir: Path) -> None:
+    paths = JobPaths(workdir / "registry", "300")
+    paths.dir.mkdir(parents=True)
+    for loss in (0.5, 0.1):
+        append_json_line(paths.trials, {"trial": 0, "job_id": "300", "status": "ok", "loss": loss})
+    assert [r["loss"] for r in search_records(paths)] == [0.5]
+
+
+def test_best_record_ignores_failures_and_breaks_ties_by_trial() -> None:
+    records = [{"trial": 0, "status": "failed"}, {"trial": 1, "status": "ok", "loss": 0.2},
+               {"trial": 2, "status": "ok", "loss": 0.2}, {"trial": 3, "status": "ok", "loss": float("nan")}]
+    assert best_record(records)["trial"] == 1
