@@ -32,4 +32,5 @@ def test_estimate_counts_samples_balance_and_max_samples(write_config: Callable[
     balanced = estimate(config := load_config(write_config(cfg)), scan(config, "X"))
     positives = sum(int(x.sum()) for x in labels) / total  # every file is sampled at this size
     assert balanced.samples_loaded == 100
-    assert balanced.samples_after_balance == round(2 * min(positives, 1 - positives) * 100)
+    train = 100 * cfg["dataset_parameters"]["train_fraction"]  # only the training split is balanced
+    assert balanced.samples_after_balance == round(100 - train + 2 * min(positives, 1 - positives) * train)
