@@ -46,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo-data", help="write the synthetic per-plane NPZ data set")
     p.add_argument("directory", help="where to write es/ and cc/")
-    p.add_argument("--files", type=int, default=4, help="files per production and plane")
-    p.add_argument("--samples", type=int, default=200, help="mean samples per file")
+    p.add_argument("--files", type=int, default=10, help="files per production and plane")
+    p.add_argument("--samples", type=int, default=250, help="mean samples per file")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_demo_data)
     return parser
