@@ -9,9 +9,11 @@ weights) rather than retraining: it is exactly the model whose validation score
 chose it, and a retrain would be a different model at extra cost.
 
 Signals: SIGUSR1 (sent by SLURM ``--signal`` before the time limit) and SIGTERM
-stop the running trial and exit with code 75 (EX_TEMPFAIL) and status
-``interrupted``: every finished trial is already recorded, the cut-off one runs
-again on resume. Exit codes: 0 completed, 1 failed, 2 bad input, 75 interrupted.
+stop the running trial and record status ``interrupted``: every finished trial is
+already recorded, the cut-off one runs again on resume. After SIGUSR1 under SLURM
+the job then waits for the scheduler to end it, so its final state is the true
+TIMEOUT (which recovery resumes) rather than an exit of its own. Otherwise it exits
+75 (EX_TEMPFAIL). Exit codes: 0 completed, 1 failed, 2 bad input, 75 interrupted.
 """
 
 from __future__ import annotations
@@ -121,9 +123,11 @@ def run_job(config_file: Path, job_dir: Path) -> int:
     log(f"job {paths.job_id}: {config.label}, plane {plane}, {threads} threads")
 
     runner = TrialRunner(config, paths, threads)
+    received: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log(f"received {signal.Signals(signum).name}: stopping after saving state")
+        received.append(signum)
         runner.stop()
 
     signal.signal(signal.SIGUSR1, on_signal)
@@ -144,6 +148,10 @@ def run_job(config_file: Path, job_dir: Path) -> int:
     if outcome.status != "completed":
         write_json_atomic(paths.run, {**run, "status": outcome.status, "reason": outcome.reason, "ended_at": now()})
         log(f"{outcome.status}: {outcome.reason}")
+        if outcome.status == "interrupted" and received == [signal.SIGUSR1] and "SLURM_JOB_ID" in os.environ:
+            log("state saved; waiting for the scheduler to end the job at its time limit")
+            while received == [signal.SIGUSR1]:
+                signal.pause()
         return EXIT_INTERRUPTED if outcome.status == "interrupted" else 1
 
     best = best_record(outcome.records)

@@ -11,7 +11,8 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 from orchestrator.errors import SchedulerError
 from orchestrator.registry import validate_job_id
@@ -42,6 +43,68 @@ def parse_sbatch(stdout: str) -> str:
 def build_squeue_states(job_id: str) -> list[str]:
     """argv listing the states of a job (array tasks one per line), no header."""
     return ["squeue", "--noheader", "--jobs", validate_job_id(job_id), "--format=%T"]
+
+
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "MaxRSS", "ReqMem", "Elapsed", "Start", "End", "Reason")
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+@dataclass(frozen=True)
+class SacctRow:
+    """One line of sacct: a job (``step`` None) or one of its steps (``batch``, ``extern``, ``0``...)."""
+
+    job_id: str  # "17832069" or "17832069_2"
+    step: str | None
+    state: str  # first word: "CANCELLED by 0" → "CANCELLED"
+    state_detail: str  # the rest: "by 0"
+    exit_code: int
+    signal: int
+    max_rss_bytes: int | None
+    req_mem: str
+    elapsed_s: int
+    start: str
+    end: str
+    reason: str
+
+
+def build_sacct(job_ids: Iterable[str], start_time: str) -> list[str]:
+    """argv of one batched sacct over ``job_ids`` (array IDs cover their tasks), bounded by start time."""
+    return ["sacct", "--parsable2", "--noheader", f"--format={','.join(SACCT_FIELDS)}",
+            f"--starttime={start_time}", "--jobs", ",".join(validate_job_id(j) for j in job_ids)]
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes in a SLURM size such as ``1156K`` or ``2.5G``; None when empty."""
+    match = re.fullmatch(r"([0-9.]+)([KMGT]?)", text.strip())
+    return int(float(match[1]) * _SIZE_UNITS[match[2]]) if match else None
+
+
+def parse_elapsed(text: str) -> int:
+    """Seconds in ``[D-]HH:MM:SS`` or ``MM:SS`` (SLURM's elapsed format)."""
+    days, _, clock = text.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    return (int(days) if days else 0) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
+def parse_sacct(text: str) -> list[SacctRow]:
+    """Rows of ``sacct --parsable2 --noheader --format=<SACCT_FIELDS>`` output."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        values = line.split("|")
+        if len(values) != len(SACCT_FIELDS):
+            raise SchedulerError(f"sacct: unexpected line {line!r}; expected {len(SACCT_FIELDS)} fields")
+        field = dict(zip(SACCT_FIELDS, values))
+        job_id, _, step = field["JobID"].partition(".")
+        state, _, detail = field["State"].partition(" ")
+        code, _, sig = field["ExitCode"].partition(":")
+        rows.append(SacctRow(job_id, step or None, state, detail, int(code or 0), int(sig or 0),
+                             parse_size(field["MaxRSS"]), field["ReqMem"], parse_elapsed(field["Elapsed"]),
+                             field["Start"], field["End"], field["Reason"]))
+    return rows
 
 
 def submission_env() -> dict[str, str]:
@@ -76,6 +139,10 @@ def run_release(job_id: str) -> None:
 
 def run_cancel(job_id: str) -> None:
     run(["scancel", validate_job_id(job_id)])
+
+
+def run_sacct(job_ids: Iterable[str], start_time: str) -> list[SacctRow]:
+    return parse_sacct(run(build_sacct(job_ids, start_time)))
 
 
 def run_squeue_states(job_id: str) -> list[str]:
