@@ -45,7 +45,7 @@ def build_squeue_states(job_id: str) -> list[str]:
     return ["squeue", "--noheader", "--jobs", validate_job_id(job_id), "--format=%T"]
 
 
-SACCT_FIELDS = ("JobID", "State", "ExitCode", "MaxRSS", "ReqMem", "Elapsed", "Start", "End", "Reason")
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "MaxRSS", "ReqMem", "Elapsed", "Start", "End", "Reason", "TotalCPU")
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -61,10 +61,37 @@ class SacctRow:
     signal: int
     max_rss_bytes: int | None
     req_mem: str
-    elapsed_s: int
+    elapsed_s: float
     start: str
     end: str
     reason: str
+    cpu_s: float
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One job (or array task) as squeue or ``scontrol show job`` sees it."""
+
+    job_id: str
+    state: str
+    reason: str
+    exit_code: int = 0
+    signal: int = 0
+
+
+_ARRAY_RANGE = re.compile(r"^([0-9]+)_\[([0-9,\-]+)(?:%[0-9]+)?\]$")
+
+
+def expand_array_id(job_id: str) -> list[str]:
+    """``20_[1-3%1]`` (array tasks not yet started) → ``["20_1", "20_2", "20_3"]``; others unchanged."""
+    match = _ARRAY_RANGE.match(job_id)
+    if not match:
+        return [job_id]
+    tasks = []
+    for part in match[2].split(","):
+        low, _, high = part.partition("-")
+        tasks += range(int(low), int(high or low) + 1)
+    return [f"{match[1]}_{t}" for t in tasks]
 
 
 def build_sacct(job_ids: Iterable[str], start_time: str) -> list[str]:
@@ -79,17 +106,18 @@ def parse_size(text: str) -> int | None:
     return int(float(match[1]) * _SIZE_UNITS[match[2]]) if match else None
 
 
-def parse_elapsed(text: str) -> int:
-    """Seconds in ``[D-]HH:MM:SS`` or ``MM:SS`` (SLURM's elapsed format)."""
+def parse_elapsed(text: str) -> float:
+    """Seconds in ``[D-]HH:MM:SS[.fff]`` or ``MM:SS[.fff]`` (SLURM's elapsed and CPU-time formats)."""
     days, _, clock = text.rpartition("-")
-    parts = [int(p) for p in clock.split(":")]
+    parts = [float(p) for p in clock.split(":")]
     while len(parts) < 3:
-        parts.insert(0, 0)
+        parts.insert(0, 0.0)
     return (int(days) if days else 0) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
 
 
 def parse_sacct(text: str) -> list[SacctRow]:
-    """Rows of ``sacct --parsable2 --noheader --format=<SACCT_FIELDS>`` output."""
+    """Rows of ``sacct --parsable2 --noheader --format=<SACCT_FIELDS>`` output; a pending array's
+    ``123_[1-3]`` line becomes one row per task."""
     rows = []
     for line in text.splitlines():
         if not line.strip():
@@ -101,9 +129,46 @@ def parse_sacct(text: str) -> list[SacctRow]:
         job_id, _, step = field["JobID"].partition(".")
         state, _, detail = field["State"].partition(" ")
         code, _, sig = field["ExitCode"].partition(":")
-        rows.append(SacctRow(job_id, step or None, state, detail, int(code or 0), int(sig or 0),
-                             parse_size(field["MaxRSS"]), field["ReqMem"], parse_elapsed(field["Elapsed"]),
-                             field["Start"], field["End"], field["Reason"]))
+        for task_id in expand_array_id(job_id):
+            rows.append(SacctRow(task_id, step or None, state, detail, int(code or 0), int(sig or 0),
+                                 parse_size(field["MaxRSS"]), field["ReqMem"], parse_elapsed(field["Elapsed"]),
+                                 field["Start"], field["End"], field["Reason"], parse_elapsed(field["TotalCPU"])))
+    return rows
+
+
+def build_squeue() -> list[str]:
+    """argv listing all of this user's jobs, array tasks one per line: ``id|state|reason``."""
+    return ["squeue", "--noheader", "--me", "--array", "--format=%i|%T|%r"]
+
+
+def parse_squeue(text: str) -> list[QueueRow]:
+    rows = []
+    for line in text.splitlines():
+        if line.strip():
+            job_id, state, reason = line.strip().split("|", 2)
+            rows += [QueueRow(task, state, reason) for task in expand_array_id(job_id)]
+    return rows
+
+
+def build_scontrol_show() -> list[str]:
+    """argv listing every job slurmctld still holds (finished ones for MinJobAge), one per line."""
+    return ["scontrol", "show", "job", "--oneliner"]
+
+
+def parse_scontrol_show(text: str) -> list[QueueRow]:
+    """Rows of ``scontrol show job --oneliner``; array tasks are named ``<ArrayJobId>_<ArrayTaskId>``."""
+    rows = []
+    for line in text.splitlines():
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        if "JobId" not in fields or "JobState" not in fields:
+            continue
+        job_id = fields["JobId"]
+        task = fields.get("ArrayTaskId", "")
+        if fields.get("ArrayJobId") and task:  # "2", or "1-3%1" for tasks not yet started
+            job_id = f"{fields['ArrayJobId']}_{task}" if task.isdigit() else f"{fields['ArrayJobId']}_[{task}]"
+        code, _, sig = fields.get("ExitCode", "0:0").partition(":")
+        rows += [QueueRow(task, fields["JobState"], fields.get("Reason", ""), int(code or 0), int(sig or 0))
+                 for task in expand_array_id(job_id)]
     return rows
 
 
@@ -143,6 +208,14 @@ def run_cancel(job_id: str) -> None:
 
 def run_sacct(job_ids: Iterable[str], start_time: str) -> list[SacctRow]:
     return parse_sacct(run(build_sacct(job_ids, start_time)))
+
+
+def run_squeue() -> list[QueueRow]:
+    return parse_squeue(run(build_squeue()))
+
+
+def run_scontrol_show() -> list[QueueRow]:
+    return parse_scontrol_show(run(build_scontrol_show()))
 
 
 def run_squeue_states(job_id: str) -> list[str]:
