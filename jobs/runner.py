@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 import traceback
@@ -34,12 +34,18 @@ from typing import Any
 import numpy as np
 
 from jobs import data
-from jobs.search import Outcome, TrialRunner, best_record, model_path, now, prune_models, run_search
+from jobs.search import Outcome, TrialRunner, best_record, model_path, now, prune_models, run_search, start_worker
 from orchestrator.config import Config, config_hash, load_config
 from orchestrator.errors import OrchError
 from orchestrator.registry import JobPaths, make_dir, read_json, write_json_atomic
 
 EXIT_INTERRUPTED = 75
+
+
+def peaks() -> dict[str, float]:
+    """Peak resident memory of this process and of its largest finished child (a trial), in MB."""
+    return {"self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "children_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
 
 
 def log(message: str) -> None:
@@ -97,8 +103,7 @@ def write_artifacts(config: Config, paths: JobPaths, records: list[dict[str, Any
 def evaluate(paths: JobPaths, model_file: Path, threads: int) -> dict[str, Any]:
     """Run the final test evaluation in its own process; its ``final.json``."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "ORCH_THREADS": str(threads)}
-    code = subprocess.call([sys.executable, "-m", "jobs.worker", "final", str(paths.dir), str(model_file)], env=env,
-                           stdin=subprocess.DEVNULL)
+    code = start_worker(["final", str(paths.dir), str(model_file)], env).wait()
     if code != 0:
         raise RuntimeError(f"final evaluation process exited with code {code}")
     final = read_json(paths.dir / "final.json")
@@ -146,7 +151,8 @@ def run_job(config_file: Path, job_dir: Path) -> int:
     timings["trials_s"] = round(time.monotonic() - started, 2)
     prune_models(paths, outcome.records)
     if outcome.status != "completed":
-        write_json_atomic(paths.run, {**run, "status": outcome.status, "reason": outcome.reason, "ended_at": now()})
+        write_json_atomic(paths.run, {**run, "status": outcome.status, "reason": outcome.reason, "ended_at": now(),
+                                      **peaks()})
         log(f"{outcome.status}: {outcome.reason}")
         if outcome.status == "interrupted" and received == [signal.SIGUSR1] and "SLURM_JOB_ID" in os.environ:
             log("state saved; waiting for the scheduler to end the job at its time limit")
@@ -157,7 +163,7 @@ def run_job(config_file: Path, job_dir: Path) -> int:
     best = best_record(outcome.records)
     if best is None:
         reason = "no trial finished ok"
-        write_json_atomic(paths.run, {**run, "status": "failed", "reason": reason, "ended_at": now()})
+        write_json_atomic(paths.run, {**run, "status": "failed", "reason": reason, "ended_at": now(), **peaks()})
         log(f"failed: {reason}")
         return 1
     started = time.monotonic()
@@ -175,7 +181,7 @@ def run_job(config_file: Path, job_dir: Path) -> int:
     }
     write_json_atomic(paths.result, result)
     shutil.rmtree(paths.cache, ignore_errors=True)
-    write_json_atomic(paths.run, {**run, "status": "completed", "ended_at": now()})
+    write_json_atomic(paths.run, {**run, "status": "completed", "ended_at": now(), **peaks()})
     t = result["test"]
     log(f"completed: best trial {best['trial'] + 1}/{len(outcome.records)}, test accuracy {t['accuracy']:.4f} "
         f"F1 {t['f1']:.4f} AUC {t['auc']:.4f}; result {paths.result}")

@@ -18,17 +18,20 @@ import ctypes
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from orchestrator.config import Config
-from orchestrator.registry import JobPaths, append_json_line, read_json, read_json_lines, write_json_atomic
+from orchestrator.attempts import search_records
+from orchestrator.registry import JobPaths, append_json_line, read_json, write_json_atomic
 
 MAXIMIZED = {"val_accuracy", "val_auc", "val_f1"}
 
@@ -44,22 +47,6 @@ class Outcome:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def search_records(paths: JobPaths) -> list[dict[str, Any]]:
-    """Trial records of this search: earlier attempts first (following ``parent_job_id``), then this job.
-    A trial number recorded twice keeps its first record."""
-    chain = []
-    current: JobPaths | None = paths
-    while current is not None and current.job_id not in {p.job_id for p in chain}:
-        chain.append(current)
-        parent = read_json(current.submission).get("parent_job_id") if current.submission.exists() else None
-        current = JobPaths(paths.root, parent) if parent else None
-    seen: dict[int, dict[str, Any]] = {}
-    for p in reversed(chain):
-        for record in read_json_lines(p.trials):
-            seen.setdefault(record["trial"], record)
-    return [seen[n] for n in sorted(seen)]
 
 
 def loss_of(objective: str, value: float) -> float:
@@ -105,6 +92,27 @@ class Suggester:
         return vals, self.space.plain(space_eval(self.expr, vals))
 
 
+# TensorFlow's C++ start-up lines, printed by every trial process before logging is set up
+NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called|I0000 .*oneDNN custom "
+                   r"operations are on)")
+
+
+def start_worker(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``python -m jobs.worker ARGS``, killed with the job, its stderr passed on without
+    TensorFlow's start-up noise."""
+    child = subprocess.Popen([sys.executable, "-m", "jobs.worker", *args], env=env, stdin=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+
+    def pump(stream: IO[bytes]) -> None:
+        for line in stream:
+            if not NOISE.match(line.decode(errors="replace")):
+                sys.stderr.buffer.write(line)
+                sys.stderr.flush()
+
+    threading.Thread(target=pump, args=(child.stderr,), daemon=True).start()
+    return child
+
+
 def _die_with_parent() -> None:
     """In the trial process: be killed if the job process dies (Linux prctl PR_SET_PDEATHSIG)."""
     try:
@@ -133,8 +141,7 @@ class TrialRunner:
         write_json_atomic(folder / "request.json", {"trial": tid, "point": point,
                                                     "seed": self.config.dataset.random_seed + tid})
         started, started_at = time.monotonic(), now()
-        self.child = subprocess.Popen([sys.executable, "-m", "jobs.worker", "trial", str(self.paths.dir), str(tid)],
-                                      env=self.env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self.child = start_worker(["trial", str(self.paths.dir), str(tid)], self.env)
         _, status, usage = os.wait4(self.child.pid, 0)
         self.child.returncode = os.waitstatus_to_exitcode(status)
         code, self.child = self.child.returncode, None
@@ -148,13 +155,14 @@ class TrialRunner:
                 value = result["metrics"][self.config.model.objective]
                 record.update(status="ok", objective=value, loss=loss_of(self.config.model.objective, value))
             else:
-                record.update(status="failed", reason=result["reason"])
+                record.update(status="failed", reason=result["reason"], failure="program")
             record.update({k: result.get(k) for k in ("metrics", "epochs_run", "best_epoch", "train_val_gap",
                                                       "steps_per_epoch")})
             return record
         if code < 0 and self.stop_requested:
             return None
-        record.update(status="failed", reason=describe_exit(code))
+        killed = code == -signal.SIGKILL  # the kernel's OOM killer, or the scheduler enforcing a limit
+        record.update(status="failed", reason=describe_exit(code), failure="resource" if killed else "program")
         return record
 
     def stop(self) -> None:
@@ -191,14 +199,15 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner,
     while len(records) < total:
         if runner.stop_requested:
             return Outcome("interrupted", f"stop requested after {len(records)} of {total} trials", records)
-        tid = len(records)
+        done = {r["trial"] for r in records}
+        tid = next(n for n in range(total + 1) if n not in done)  # the first trial number not yet recorded
         vals, params = suggester.suggest(tid)
         log(f"trial {tid + 1}/{total}: {json.dumps(params, sort_keys=True)}")
         record = runner.run(tid, vals, params)
         if record is None:
             return Outcome("interrupted", f"stopped during trial {tid + 1}; it will run again on resume", records)
         append_json_line(paths.trials, record)
-        records.append(record)
+        records = sorted([*records, record], key=lambda r: r["trial"])
         suggester.add(record)
         if record["status"] == "ok":
             failures = 0

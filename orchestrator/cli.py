@@ -10,12 +10,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from orchestrator import __version__
 from orchestrator.errors import InputError, OrchError
 
-Handler = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:
+    from orchestrator.submit import Plan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +40,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="follow the job until it ends")
     p.add_argument("--poll-s", type=float, default=10.0, help="seconds between checks with --wait on SLURM")
     p.set_defaults(handler=cmd_submit)
+
+    p = sub.add_parser("status", help="a job's state, trials and results from the registry, or a table of jobs")
+    p.add_argument("job_id", nargs="?", help="a job ID (17832069, 17832069_2, local-...); none: a table")
+    p.add_argument("--config", help="only jobs of this config name (or name_vN)")
+    p.add_argument("--state", help="only jobs in these states (comma-separated, e.g. RUNNING,PENDING)")
+    p.add_argument("--since", help="only jobs submitted since: 7d, 12h, 30m or a date")
+    p.add_argument("--all", action="store_true", help="every job (default: the 20 newest)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("sync", help="one tick: scheduler state into the registry, recovery of ended jobs")
+    p.add_argument("--quiet", action="store_true", help="print only changes and problems (for cron)")
+    p.add_argument("--verbose", action="store_true", help="also print every decision")
+    p.add_argument("--budget-s", type=float, default=120.0, help="time budget of the tick")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_sync)
+
+    p = sub.add_parser("cancel", help="cancel a job (orch sync then records CANCELLED; it is not retried)")
+    p.add_argument("job_id")
+    p.set_defaults(handler=cmd_cancel)
+
+    p = sub.add_parser("resubmit", help="a new attempt of an ended job that resumes its search")
+    p.add_argument("job_id")
+    p.add_argument("--mem", metavar="SIZE", help="memory for the new attempt, e.g. 32G or 512M")
+    p.set_defaults(handler=cmd_resubmit)
+
+    p = sub.add_parser("cron", help="the crontab line for orch sync: print it, or install it")
+    p.add_argument("action", choices=["print", "install"])
+    p.add_argument("--every-min", type=int, default=5, help="minutes between ticks")
+    p.set_defaults(handler=cmd_cron)
 
     p = sub.add_parser("diff", help="what changed between two configs (or one and its parent)")
     p.add_argument("configs", nargs="+", metavar="CONFIG", help="NEW (against its parent) or OLD NEW")
@@ -64,7 +95,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe_plan(p: "Plan", notes: bool = False) -> list[str]:  # noqa: F821 (lazy import)
+def describe_plan(p: Plan, notes: bool = False) -> list[str]:
     from orchestrator.config import parent_path
     from orchestrator.sbatch import format_time
     from orchestrator.scan import format_table
@@ -132,6 +163,101 @@ def cmd_submit(args: argparse.Namespace) -> int:
     while slurm.run_squeue_states(base):
         time.sleep(args.poll_s)
     print(f"{base} has left the queue")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from orchestrator import status
+    from orchestrator.registry import resolve_root
+
+    root = resolve_root(args.registry)
+    if args.job_id:
+        tasks = [] if "_" in args.job_id else status.array_tasks(root, args.job_id)
+        if tasks and not (root / "jobs" / args.job_id).exists():
+            rows = [r for r in status.job_rows(root) if r["job_id"] in tasks]
+            return _print(args, rows, lambda: status.format_table(rows))
+        view = status.job_view(root, args.job_id)
+        return _print(args, view, lambda: status.format_job(view))
+    now = datetime.now(timezone.utc)
+    rows = status.filter_rows(status.job_rows(root), args.config, args.state.split(",") if args.state else None,
+                              status.parse_since(args.since, now) if args.since else None)
+    shown = rows if args.all else rows[:20]
+    def text() -> list[str]:
+        more = [f"({len(rows) - len(shown)} older jobs: --all)"] if len(shown) < len(rows) else []
+        return status.format_table(shown) + more
+    return _print(args, shown, text)
+
+
+def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]) -> int:
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    else:
+        for line in text():
+            print(line)
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from orchestrator.registry import resolve_root
+    from orchestrator.sync import sync
+
+    report = sync(resolve_root(args.registry), args.budget_s)
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        if report.skipped and not args.quiet:
+            print(f"skipped: {report.skipped}")
+        for line in report.changes:
+            print(line)
+        for line in report.decisions if args.verbose else []:
+            print(f"decision: {line}")
+        if args.verbose or not (args.quiet or report.changes):
+            print(f"{report.tracked} jobs tracked, {report.scheduler_calls} scheduler calls")
+        for line in report.problems:
+            print(f"orch sync: problem: {line}", file=sys.stderr)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from orchestrator.cancel import cancel
+    from orchestrator.registry import resolve_root
+
+    print(cancel(resolve_root(args.registry), args.job_id))
+    return 0
+
+
+def cmd_resubmit(args: argparse.Namespace) -> int:
+    from orchestrator.registry import resolve_root
+    from orchestrator.submit import resubmit
+
+    root = resolve_root(args.registry)
+    job_ids, _ = resubmit(root, args.job_id, parse_mem(args.mem) if args.mem else None)
+    print(f"submitted a new attempt of {args.job_id}: {' '.join(job_ids)}")
+    return 0
+
+
+def parse_mem(text: str) -> float:
+    """GB in ``32G``, ``32GB``, ``512M`` or a bare number of GB."""
+    import re
+
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([GM]?)B?", text.strip(), re.IGNORECASE)
+    if not match or float(match[1]) <= 0:
+        raise InputError("--mem", f"{text!r}: expected a size such as 32G or 512M")
+    return float(match[1]) / (1024 if match[2].upper() == "M" else 1)
+
+
+def cmd_cron(args: argparse.Namespace) -> int:
+    from orchestrator import cron
+    from orchestrator.registry import resolve_root
+
+    root = resolve_root(args.registry)
+    if args.action == "print":
+        print(cron.line(root, args.every_min))
+    else:
+        changed = cron.install(root, args.every_min)
+        print("installed: " if changed else "already installed: ", cron.line(root, args.every_min), sep="")
     return 0
 
 

@@ -105,6 +105,14 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """Per-config overrides of the site's recovery policy; ``None`` means the site profile's value."""
+
+    max_attempts: int | None
+    memory_factor: float | None
+
+
+@dataclass(frozen=True)
 class Config:
     """One versioned config, validated. ``raw`` is the JSON as written."""
 
@@ -122,6 +130,7 @@ class Config:
     model: ModelParams
     save_outputs: dict[str, bool]
     resources: Resources
+    recovery: Recovery
     training_notes: dict[str, Any]
     metadata: dict[str, Any]
 
@@ -201,6 +210,12 @@ def load_config(path: str | Path, resolve_paths: bool = True) -> Config:
     save_outputs = {k: save.take(k, boolean, "true or false", True) for k in SAVE_KEYS}
     save.finish()
     resources = _resources(top.section("resources", default={}))
+    rec = top.section("recovery", default={})
+    recovery = Recovery(
+        max_attempts=rec.take("max_attempts", optional(int_at_least(1)), "an integer ≥ 1 or null", None),
+        memory_factor=rec.take("memory_factor", optional(lambda v: is_number(v) and v > 1), "a number > 1 or null",
+                               None))
+    rec.finish()
     notes = top.take("training_notes", lambda v: isinstance(v, dict), "an object (free text, kept as is)", {})
     meta = top.take("metadata", lambda v: isinstance(v, dict), "an object (free text, kept as is)", {})
     top.finish()
@@ -213,7 +228,7 @@ def load_config(path: str | Path, resolve_paths: bool = True) -> Config:
         output_folder=None if output_folder is None else resolve(output_folder, "output_folder"),
         data_directories=tuple(resolve(d, f"data_directories[{i}]") for i, d in enumerate(dirs)),
         planes=planes, dataset=dataset, model=model, save_outputs=save_outputs, resources=resources,
-        training_notes=notes, metadata=meta,
+        recovery=recovery, training_notes=notes, metadata=meta,
     )
 
 

@@ -3,8 +3,10 @@
 ``launch`` starts a detached runner (``python -m orchestrator.local``) that runs
 the tasks one after another with ``bash`` and the job's ``ORCH_JOB_ID``, output
 appended to each task's log. The runner is the local "scheduler": it alone
-writes each task's ``local_state.json`` (pid, start, end, exit code, and the
-largest resident set of any process of the task, like sacct's MaxRSS).
+writes each task's ``local_state.json`` (its own and the task's pid, start, end,
+exit code, whether it was cancelled, and the largest resident set of any process of
+the task, like sacct's MaxRSS). SIGTERM (``orch cancel``) cancels the running task and
+the ones not started; SIGUSR1 is passed on (the job saves its state and stops).
 """
 
 from __future__ import annotations
@@ -42,11 +44,10 @@ def _now() -> str:
 def run_tasks(root: Path, job_ids: list[str]) -> int:
     """Run each task's script in turn; return the first non-zero exit code (0 if all succeeded)."""
     current: list[subprocess.Popen[bytes]] = []
-    stopping = False
+    received: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+        received.append(signum)
         for proc in current:
             proc.send_signal(signum)
 
@@ -54,18 +55,22 @@ def run_tasks(root: Path, job_ids: list[str]) -> int:
     signal.signal(signal.SIGUSR1, forward)
     worst = 0
     for job_id in job_ids:
-        if stopping:
-            break
         paths = JobPaths(root, job_id)
+        base = {"runner_pid": os.getpid(), "host": socket.gethostname()}
+        if received:  # stopped before this task began
+            write_json_atomic(paths.local_state, {**base, "ended_at": _now(), "exit_code": -signal.SIGTERM,
+                                                  "cancelled": signal.SIGTERM in received})
+            continue
         with open(paths.log, "ab") as log:
             proc = subprocess.Popen(["bash", str(paths.script)], stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, env=task_env(job_id), cwd=paths.dir)
             current[:] = [proc]
-            state = {"pid": proc.pid, "host": socket.gethostname(), "started_at": _now()}
+            state = {**base, "pid": proc.pid, "started_at": _now()}
             write_json_atomic(paths.local_state, state)
             _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = code = os.waitstatus_to_exitcode(status)
         write_json_atomic(paths.local_state, {**state, "ended_at": _now(), "exit_code": code,
+                                              "cancelled": signal.SIGTERM in received,
                                               "max_rss_mb": round(usage.ru_maxrss / 1024, 1)})
         worst = worst or code
     return worst

@@ -19,7 +19,7 @@ on CPU with a small CNN. FRAMEWORK_OVERHEAD_GB keeps room above that for wider m
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from orchestrator.config import Config
@@ -45,12 +45,18 @@ class MemoryEstimate:
     peak_gb: float
     headroom: float
     request_gb: int
+    calibration_factor: float | None = None  # measured / predicted peak of earlier jobs of this config
+    calibrated_from: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:
-        return f"estimated peak {self.peak_gb:.1f} GB → requesting {self.request_gb} GB"
+        text = f"estimated peak {self.peak_gb:.1f} GB → requesting {self.request_gb} GB"
+        if self.calibration_factor is not None:
+            text += (f" (calibrated ×{self.calibration_factor:.2f} from the measured peaks of "
+                     f"{', '.join(self.calibrated_from)})")
+        return text
 
 
 def estimate(config: Config, report: ScanReport) -> MemoryEstimate:
@@ -70,3 +76,22 @@ def estimate(config: Config, report: ScanReport) -> MemoryEstimate:
     request = max(MIN_REQUEST_GB, math.ceil(peak * HEADROOM))
     return MemoryEstimate(report.samples, loaded, balanced, per_sample, round(data_gb, 4), PIPELINE_COPIES,
                           FRAMEWORK_OVERHEAD_GB, round(peak, 3), HEADROOM, request)
+
+
+CALIBRATION_JOBS = 5  # how many recent completed jobs of a config name calibrate its estimate
+
+
+def calibrate(estimate: MemoryEstimate, history: list[tuple[str, float, float]]) -> MemoryEstimate:
+    """Scale the estimate by what earlier jobs of the same config name really used.
+
+    ``history`` holds (job ID, measured peak GB, predicted peak GB) of completed jobs, newest first;
+    the largest measured/predicted ratio of the newest few scales the peak, up or down.
+    """
+    used = [(job, measured / predicted) for job, measured, predicted in history[:CALIBRATION_JOBS]
+            if measured and predicted]
+    if not used:
+        return estimate
+    factor = max(ratio for _, ratio in used)
+    peak = estimate.peak_gb * factor
+    return replace(estimate, peak_gb=round(peak, 3), request_gb=max(MIN_REQUEST_GB, math.ceil(peak * HEADROOM)),
+                   calibration_factor=round(factor, 3), calibrated_from=tuple(job for job, _ in used))

@@ -212,6 +212,16 @@ class JobPaths:
         return self.dir / "trials" / f"{number:04d}"
 
     @property
+    def scheduler(self) -> Path:
+        """Scheduler state as ``orch sync`` last saw it, and its recovery decision (written by sync only)."""
+        return self.dir / "scheduler.json"
+
+    @property
+    def children(self) -> Path:
+        """One empty marker file per attempt that continues this job (``orchestrator.attempts``)."""
+        return self.dir / "children"
+
+    @property
     def local_state(self) -> Path:
         """The local executor's record of a local job: pid, start, end, exit code."""
         return self.dir / "local_state.json"

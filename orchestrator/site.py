@@ -35,6 +35,8 @@ class SiteProfile:
     signal_before_limit_s: int
     python: str
     setup: tuple[str, ...]
+    max_attempts: int
+    memory_factor: float
 
 
 def templates_dir() -> Path:
@@ -79,6 +81,8 @@ def load_profile(name: str) -> SiteProfile:
         setup=tuple(sec.take("setup", lambda v: isinstance(v, list) and all(isinstance(x, str) and "\n" not in x
                                                                             for x in v),
                              "a list of single-line shell commands", [])),
+        max_attempts=sec.take("recovery_max_attempts", int_at_least(1), "an integer ≥ 1", 3),
+        memory_factor=sec.take("recovery_memory_factor", lambda v: is_number(v) and v > 1, "a number > 1", 1.5),
     )
     sec.finish()
     return profile

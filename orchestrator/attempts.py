@@ -1,0 +1,72 @@
+"""The attempts of one search: a job and the jobs that continue it after OOM, timeout or preemption.
+
+An attempt names its parent in ``submission.json`` (``parent_job_id``); the parent
+learns of it through a marker file ``children/<child_id>`` created when the child
+is submitted. Trial records stay in the attempt that ran them; the search's records
+are the union along the chain.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from orchestrator.registry import JobPaths, read_json, read_json_lines, validate_job_id
+
+
+def parent_id(paths: JobPaths) -> str | None:
+    """The job this one continues, or None."""
+    if not paths.submission.exists():
+        return None
+    return read_json(paths.submission).get("parent_job_id")
+
+
+def chain(paths: JobPaths) -> list[JobPaths]:
+    """This attempt and its ancestors, oldest first."""
+    found: list[JobPaths] = []
+    current: JobPaths | None = paths
+    while current is not None and current.job_id not in {p.job_id for p in found}:
+        found.append(current)
+        parent = parent_id(current)
+        current = JobPaths(paths.root, parent) if parent else None
+    return found[::-1]
+
+
+def children(paths: JobPaths) -> list[str]:
+    """The attempts submitted to continue this job (normally at most one)."""
+    try:
+        return sorted(validate_job_id(name) for name in os.listdir(paths.children))
+    except FileNotFoundError:
+        return []
+
+
+def newest(paths: JobPaths) -> JobPaths:
+    """The latest attempt descending from this job (itself when none)."""
+    seen = {paths.job_id}
+    while True:
+        kids = [k for k in children(paths) if k not in seen]
+        if not kids:
+            return paths
+        paths = JobPaths(paths.root, kids[-1])
+        seen.add(paths.job_id)
+
+
+def mark_child(parent: JobPaths, child_id: str) -> None:
+    """Record in the parent that ``child_id`` continues it (created once, never rewritten)."""
+    parent.children.mkdir(exist_ok=True)
+    Path(parent.children / validate_job_id(child_id)).touch()
+
+
+def search_records(paths: JobPaths) -> list[dict[str, Any]]:
+    """Trial records of the search up to this attempt, by trial number; a trial recorded twice keeps
+    its first record. Trials an earlier attempt lost to its resources (``failure: "resource"``, e.g.
+    killed for memory) are left out: they say nothing about their parameters, so this attempt runs
+    them again."""
+    seen: dict[int, dict[str, Any]] = {}
+    for attempt in chain(paths):
+        for record in read_json_lines(attempt.trials):
+            if record.get("failure") == "resource" and record["job_id"] != paths.job_id:
+                continue
+            seen.setdefault(record["trial"], record)
+    return [seen[n] for n in sorted(seen)]

@@ -1,0 +1,39 @@
+"""``orch cancel``: stop a job through its scheduler. ``orch sync`` then records CANCELLED, which is
+never retried. A whole array is cancelled by its base ID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+from orchestrator import slurm
+from orchestrator.errors import InputError
+from orchestrator.registry import JobPaths, read_json, validate_job_id
+from orchestrator.state import JobState
+from orchestrator.status import array_tasks
+
+
+def cancel(root: Path, job_id: str) -> str:
+    """Send the cancel; return what was done, in words."""
+    validate_job_id(job_id)
+    tasks = [job_id] if (root / "jobs" / job_id).exists() else array_tasks(root, job_id)
+    if not tasks:
+        raise InputError(f"job {job_id}", f"not in the registry at {root}")
+    paths = JobPaths(root, tasks[0])
+    submission = read_json(paths.submission)
+    if paths.scheduler.exists() and len(tasks) == 1:
+        state = JobState(read_json(paths.scheduler)["state"])
+        if state.terminal:
+            raise InputError(f"job {job_id}", f"has already ended ({state.value})")
+    if submission["scheduler"] == "slurm":
+        slurm.run_cancel(job_id)
+        return f"cancel sent to SLURM for {job_id}; orch sync records it"
+    local = read_json(paths.local_state) if paths.local_state.exists() else None
+    if local is None or "exit_code" in local:
+        raise InputError(f"job {job_id}", "the local runner is not running it")
+    if local["host"] != socket.gethostname():
+        raise InputError(f"job {job_id}", f"runs on {local['host']}; cancel it there")
+    os.kill(local["runner_pid"], signal.SIGTERM)
+    return f"stop sent to the local runner of {job_id} (pid {local['runner_pid']}); orch sync records it"

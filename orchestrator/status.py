@@ -1,0 +1,255 @@
+"""``orch status``: what the registry says about a job, or a table of jobs. Never calls the scheduler.
+
+``job_view`` gathers one job's files into a plain dict (the ``--json`` output);
+``format_job`` turns it into one screen. ``job_rows`` lists jobs from the index that
+``orch sync`` keeps, plus any directory newer than the index.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator import attempts, index
+from orchestrator.errors import InputError
+from orchestrator.registry import JobPaths, jobs_dir, read_json, validate_job_id
+
+LOG_LINES = 15
+GIB = 1024**3
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    return read_json(path) if path.exists() else None
+
+
+def ago(moment: str | None, now: datetime) -> str:
+    """``3 min ago`` for an ISO timestamp."""
+    if not moment:
+        return "never"
+    seconds = (now - datetime.fromisoformat(moment)).total_seconds()
+    return f"{duration(seconds)} ago"
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3 h 05 min``, ``2 d 4 h``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+def log_tail(path: Path, lines: int = LOG_LINES) -> list[str]:
+    try:
+        with open(path, errors="replace") as handle:
+            return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
+    except FileNotFoundError:
+        return []
+
+
+def array_tasks(root: Path, job_id: str) -> list[str]:
+    """The registry's tasks of array ``job_id`` (``<job_id>_<n>``), in task order."""
+    prefix = f"{job_id}_"
+    try:
+        names = [e.name for e in os.scandir(jobs_dir(root)) if e.name.startswith(prefix)]
+    except FileNotFoundError:
+        return []
+    return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
+
+
+def job_view(root: Path, job_id: str) -> dict[str, Any]:
+    """Everything the registry knows about one job, as plain data."""
+    paths = JobPaths(root, validate_job_id(job_id))
+    submission = _read(paths.submission)
+    if submission is None:
+        raise InputError(f"job {job_id}", f"not in the registry at {root} (is --registry or ORCH_REGISTRY right?)")
+    records = attempts.search_records(paths)
+    ok = [r for r in records if r["status"] == "ok"]
+    best = min(ok, key=lambda r: (r["loss"], r["trial"])) if ok else None
+    newest = attempts.newest(paths)
+    return {
+        "job_id": job_id, "submission": submission, "scheduler": _read(paths.scheduler), "run": _read(paths.run),
+        "data": _read(paths.data_record), "result": _read(paths.result), "local": _read(paths.local_state),
+        "trials": {"total": _total_trials(paths), "done": len(records), "failed": len(records) - len(ok),
+                   "this_attempt": sum(1 for r in records if r["job_id"] == job_id),
+                   "mean_duration_s": (sum(r["duration_s"] for r in records) / len(records)) if records else None,
+                   "best": best, "last": records[-1] if records else None},
+        "attempts": [p.job_id for p in attempts.chain(paths)] + _descendants(paths),
+        "newest_attempt": newest.job_id,
+        "paths": {"dir": str(paths.dir), "log": str(paths.log), "result": str(paths.result),
+                  "artifacts": (_read(paths.result) or {}).get("artifacts", {})},
+    }
+
+
+def _total_trials(paths: JobPaths) -> int | None:
+    config = _read(paths.config)
+    return (config or {}).get("model_parameters", {}).get("hp_max_evals")
+
+
+def _descendants(paths: JobPaths) -> list[str]:
+    found, current = [], paths
+    while True:
+        kids = [k for k in attempts.children(current) if k not in found]
+        if not kids:
+            return found
+        found.append(kids[-1])
+        current = JobPaths(paths.root, kids[-1])
+
+
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    filled = min(width, round(width * done / total)) if total else 0
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
+    """One screen about one job."""
+    now = now or datetime.now(timezone.utc)
+    sub, sched, run, result = view["submission"], view["scheduler"] or {}, view["run"] or {}, view["result"]
+    config = sub["config"]
+    lines = [f"{view['job_id']}  {config['label']}, plane {sub.get('plane')}  (attempt {sub.get('attempt', 1)}, "
+             f"{sub['scheduler']})"]
+    if view["newest_attempt"] != view["job_id"]:
+        lines.append(f"newer    this search continues in {view['newest_attempt']}: orch status {view['newest_attempt']}")
+    state = sched.get("state", "PENDING (not yet synced)")
+    reason = sched.get("reason") or ""
+    lines.append(f"state    {state}" + (f": {reason}" if reason else "")
+                 + f"  (scheduler state synced {ago(sched.get('synced_at'), now)}"
+                 + (f", from {sched['source']})" if sched.get("source") else ")"))
+    if run.get("status") and run.get("status") != "completed":
+        lines.append(f"job      {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))
+    recovery = sched.get("recovery")
+    if recovery:
+        lines.append(f"recovery {recovery['decision']}")
+    times = [f"submitted {sub['submitted_at']}"]
+    if sched.get("start") or run.get("started_at"):
+        times.append(f"started {sched.get('start') or run.get('started_at')}")
+    if sched.get("end") or run.get("ended_at"):
+        times.append(f"ended {sched.get('end') or run.get('ended_at')}")
+    if sched.get("elapsed_s") is not None:
+        times.append(f"elapsed {duration(sched['elapsed_s'])}")
+    if sched.get("cpu_s"):
+        times.append(f"CPU {duration(sched['cpu_s'])}")
+    lines.append("times    " + " · ".join(times))
+    lines.append("memory   " + _memory(sub, sched))
+    lines += _trials(view, now)
+    if result:
+        t = result["test"]
+        lines.append(f"test     accuracy {t['accuracy']:.4f} · precision {t['precision']:.4f} · recall "
+                     f"{t['recall']:.4f} · F1 {t['f1']:.4f} · AUC {t['auc']:.4f} ({t['samples']} samples, "
+                     f"threshold {t['threshold']})")
+    if len(view["attempts"]) > 1:
+        lines.append("attempts " + " → ".join(view["attempts"]))
+    lines.append(f"log      {view['paths']['log']}")
+    if view["paths"]["artifacts"]:
+        lines.append(f"results  {view['paths']['result']} (artifacts: {len(view['paths']['artifacts'])} files)")
+    if state in ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL") or run.get("status") == "failed":
+        lines += ["last lines of the log:", *("  " + x for x in log_tail(Path(view["paths"]["log"])))]
+    return lines
+
+
+def _memory(sub: dict[str, Any], sched: dict[str, Any]) -> str:
+    asked = sub["request"]["mem_gb"]
+    planned = sub.get("memory_plan") or sub["estimate"]
+    text = f"asked {asked:g} GB · estimated peak {planned['peak_gb']:.1f} GB"
+    rss = sched.get("max_rss_bytes")
+    if rss:
+        text += f" · used {rss / GIB:.2f} GB ({100 * rss / GIB / asked:.0f} % of the limit)"
+    return text
+
+
+def _trials(view: dict[str, Any], now: datetime) -> list[str]:
+    t = view["trials"]
+    total = t["total"] or 0
+    line = f"trials   {progress_bar(t['done'], total)} {t['done']}/{total}"
+    if t["failed"]:
+        line += f" · {t['failed']} failed"
+    running = (view["scheduler"] or {}).get("state") == "RUNNING"
+    if running and t["mean_duration_s"] and t["done"] < total:
+        eta = t["mean_duration_s"] * (total - t["done"])
+        line += f" · ETA {duration(eta)} (mean {duration(t['mean_duration_s'])} per trial)"
+    lines = [line]
+    best, last = t["best"], t["last"]
+    if best:
+        metrics = " · ".join(f"{k} {v:.4f}" for k, v in sorted((best.get("metrics") or {}).items())
+                             if k != best["objective_name"])
+        lines.append(f"best     trial {best['trial'] + 1} ({best['job_id']}): {best['objective_name']} "
+                     f"{best['objective']:.4f} · {metrics}")
+        lines.append("         " + " ".join(f"{k}={_short(v)}" for k, v in sorted(best["params"].items())))
+    if last:
+        what = (f"{last['objective_name']} {last['objective']:.4f}" if last["status"] == "ok"
+                else f"failed: {last['reason']}")
+        lines.append(f"last     trial {last['trial'] + 1}: {what} ({duration(last['duration_s'])}, peak "
+                     f"{last['peak_rss_mb'] / 1024:.2f} GB)")
+    return lines
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def job_rows(root: Path) -> list[dict[str, Any]]:
+    """A summary row per job: the index's, refreshed from the files for jobs not settled or not indexed."""
+    rows = index.load(root)
+    try:
+        names = [e.name for e in os.scandir(jobs_dir(root))]
+    except FileNotFoundError:
+        names = []
+    out = []
+    for name in names:
+        row = rows.get(name)
+        if row is None or not row.get("settled"):
+            paths = JobPaths(root, validate_job_id(name))
+            submission = _read(paths.submission)
+            if submission is None:
+                continue
+            row = index.row(paths, submission, _read(paths.scheduler))
+        out.append(row)
+    return sorted(out, key=lambda r: (r["submitted_at"] or "", r["job_id"]), reverse=True)
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``7d``, ``12h``, ``30m`` before now, or an ISO date/time."""
+    match = re.fullmatch(r"([0-9]+)([dhm])", text)
+    if match:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[match[2]]
+        return now - timedelta(**{unit: int(match[1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError("--since", f"{text!r}: expected a duration like 7d, 12h, 30m or a date like 2026-11-01")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def filter_rows(rows: list[dict[str, Any]], config: str | None, states: list[str] | None,
+                since: datetime | None) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        if config and config not in (r.get("name"), r.get("label")):
+            continue
+        if states and r["state"] not in states:
+            continue
+        if since and datetime.fromisoformat(r["submitted_at"]) < since:
+            continue
+        out.append(r)
+    return out
+
+
+def format_table(rows: list[dict[str, Any]]) -> list[str]:
+    header = ("JOB", "CONFIG", "PLANE", "STATE", "TRIALS", "MEM GB", "MAXRSS GB", "SUBMITTED", "ATTEMPT")
+    table = [header]
+    for r in rows:
+        rss = r.get("max_rss_bytes")
+        table.append((r["job_id"], r.get("label") or "?", r.get("plane") or "", r["state"], str(r["trials_done"]),
+                      f"{r['mem_gb']:g}" if r.get("mem_gb") is not None else "", f"{rss / GIB:.2f}" if rss else "",
+                      (r["submitted_at"] or "")[:16].replace("T", " "),
+                      str(r.get("attempt", 1)) + (f" → {r['children'][-1]}" if r.get("children") else "")))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+

@@ -1,0 +1,314 @@
+"""``orch sync``: one tick that keeps the registry true, for cron.
+
+Per tick, whatever the number of tracked jobs: one batched ``sacct`` over every
+job not yet settled, and at most one ``squeue`` for the ones sacct does not show
+yet. Settled jobs (terminal, recovery decided) are never queried again. A job
+missing from sacct is UNKNOWN, never failed or done from absence; after a grace
+period its own registry records may settle it. Without accounting (sacct fails),
+``scontrol show job`` and the jobs' own records stand in, and the problem is
+reported. Sync is the only writer of ``scheduler.json`` and of the index.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator import attempts, index, slurm
+from orchestrator.config import load_config
+from orchestrator.errors import OrchError, SchedulerError
+from orchestrator.recovery import Policy, decide
+from orchestrator.registry import JobPaths, jobs_dir, make_dir, read_json, validate_job_id, write_json_atomic
+from orchestrator.site import load_profile
+from orchestrator.state import JobState, from_slurm
+
+GRACE_S = 900  # a job may be invisible to sacct this long before its own records may settle it
+EXIT_INTERRUPTED = 75  # jobs/runner.py: stopped by a signal, state saved
+
+
+@dataclass
+class Observation:
+    """What a source says about one job now."""
+
+    state: JobState
+    reason: str = ""
+    source: str = "sacct"
+    exit_code: int | None = None
+    signal: int | None = None
+    max_rss_bytes: int | None = None
+    elapsed_s: float | None = None
+    cpu_s: float | None = None
+    start: str | None = None
+    end: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, JobState) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Report:
+    """What a tick saw and did; ``changes`` and ``problems`` are what cron should show."""
+
+    changes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)  # every decision, for --verbose
+    scheduler_calls: int = 0
+    tracked: int = 0
+    skipped: str | None = None
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+class Lock:
+    """An exclusive, non-blocking lock on ``<root>/.sync.lock`` so overlapping ticks never both run."""
+
+    def __init__(self, root: Path) -> None:
+        make_dir(root)
+        self.handle = open(root / ".sync.lock", "a")
+
+    def acquire(self) -> bool:
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def release(self) -> None:
+        self.handle.close()
+
+
+def sacct_observations(rows: list[slurm.SacctRow]) -> dict[str, Observation]:
+    """One observation per job from its job line and step lines: the failure cause and MaxRSS live on
+    steps (a memory kill under srun shows on step .0 while the allocation says FAILED)."""
+    jobs: dict[str, Observation] = {}
+    steps: dict[str, list[slurm.SacctRow]] = {}
+    for r in rows:
+        if r.step is None:
+            jobs[r.job_id] = Observation(from_slurm(r.state), r.reason if r.reason != "None" else "", "sacct",
+                                         r.exit_code, r.signal, None, r.elapsed_s, r.cpu_s,
+                                         r.start if r.start not in ("Unknown", "None") else None,
+                                         r.end if r.end not in ("Unknown", "None") else None)
+        else:
+            steps.setdefault(r.job_id, []).append(r)
+    for job_id, obs in jobs.items():
+        job_steps = steps.get(job_id, [])
+        rss = [s.max_rss_bytes for s in job_steps if s.max_rss_bytes is not None]
+        obs.max_rss_bytes = max(rss) if rss else None
+        if obs.state is JobState.FAILED and any(s.state == "OUT_OF_MEMORY" for s in job_steps):
+            oom = next(s for s in job_steps if s.state == "OUT_OF_MEMORY")
+            obs.state, obs.reason = JobState.OUT_OF_MEMORY, f"step {oom.step} ran out of memory"
+    return jobs
+
+
+def queue_observations(rows: list[slurm.QueueRow], source: str) -> dict[str, Observation]:
+    return {r.job_id: Observation(from_slurm(r.state), r.reason if r.reason != "None" else "", source,
+                                  r.exit_code, r.signal) for r in rows}
+
+
+def local_observation(paths: JobPaths) -> Observation:
+    """A local job's state from the local executor's record."""
+    if not paths.local_state.exists():
+        return Observation(JobState.PENDING, "waiting for the local runner", "local")
+    state = read_json(paths.local_state)
+    if "exit_code" in state:
+        code = state["exit_code"]
+        rss = int(state["max_rss_mb"] * 1024**2) if state.get("max_rss_mb") is not None else None
+        if state.get("cancelled"):
+            job_state = JobState.CANCELLED
+        elif code == 0:
+            job_state = JobState.COMPLETED
+        elif code == EXIT_INTERRUPTED:
+            job_state = JobState.PREEMPTED
+        else:
+            job_state = JobState.FAILED
+        return Observation(job_state, "" if code == 0 else f"exit code {code}", "local", code, None, rss,
+                           None, None, state.get("started_at"), state.get("ended_at"))
+    if state.get("host") != socket.gethostname():
+        return Observation(JobState.UNKNOWN, f"running on {state.get('host')}; cannot check from here", "local")
+    try:
+        os.kill(state["runner_pid"], 0)
+        return Observation(JobState.RUNNING, "", "local", start=state.get("started_at"))
+    except ProcessLookupError:
+        return Observation(JobState.NODE_FAIL, "the local runner died without recording an exit", "local")
+
+
+def own_records(paths: JobPaths) -> Observation | None:
+    """What the job's own files say, when they are conclusive (completed or failed)."""
+    if not paths.run.exists():
+        return None
+    run = read_json(paths.run)
+    if run.get("status") == "completed" and paths.result.exists():
+        return Observation(JobState.COMPLETED, "from the job's own records", "registry")
+    if run.get("status") == "failed":
+        return Observation(JobState.FAILED, run.get("reason", ""), "registry")
+    return None
+
+
+def sacct_start(submissions: list[dict[str, Any]]) -> str:
+    """``--starttime`` for sacct: an hour before the earliest submission, in the cluster's local time."""
+    earliest = min(datetime.fromisoformat(s["submitted_at"]) for s in submissions) - timedelta(hours=1)
+    return earliest.astimezone().strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class Tick:
+    """One sync tick over the registry at ``root``."""
+
+    def __init__(self, root: Path, budget_s: float, clock: Callable[[], datetime] = now_utc) -> None:
+        self.root = root
+        self.clock = clock
+        self.deadline = time.monotonic() + budget_s
+        self.report = Report()
+        self.rows = index.load(root)
+
+    def run(self) -> Report:
+        tracked = self.tracked()
+        self.report.tracked = len(tracked)
+        observed = self.observe_slurm([t for t in tracked if t[1]["scheduler"] == "slurm"])
+        for paths, submission, previous in tracked:
+            if submission["scheduler"] == "local":
+                observation = local_observation(paths)
+            else:
+                observation = observed.get(paths.job_id)
+            current = self.update(paths, submission, previous, observation)
+            if JobState(current["state"]).terminal and "recovery" not in current:
+                if time.monotonic() > self.deadline:
+                    self.report.problems.append(f"time budget used up; recovery of {paths.job_id} waits for the next tick")
+                else:
+                    current = self.recover(paths, submission, current)
+            self.rows[paths.job_id] = index.row(paths, submission, current)
+        index.save(self.root, self.rows, iso(self.clock()))
+        return self.report
+
+    def tracked(self) -> list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]:
+        """Every job not yet settled: new directories and the index's unsettled rows."""
+        found = []
+        try:
+            names = sorted(e.name for e in os.scandir(jobs_dir(self.root)) if e.is_dir())
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if self.rows.get(name, {}).get("settled"):
+                continue
+            paths = JobPaths(self.root, validate_job_id(name))
+            if not paths.submission.exists():
+                continue
+            previous = read_json(paths.scheduler) if paths.scheduler.exists() else None
+            found.append((paths, read_json(paths.submission), previous))
+        return found
+
+    def call(self, what: Callable[[], Any]) -> Any:
+        self.report.scheduler_calls += 1
+        return what()
+
+    def observe_slurm(self, jobs: list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]) -> dict[str, Observation]:
+        if not jobs:
+            return {}
+        bases = sorted({(s.get("array_job_id") or p.job_id) for p, s, _ in jobs})
+        start = sacct_start([s for _, s, _ in jobs])
+        try:
+            observed = sacct_observations(self.call(lambda: slurm.run_sacct(bases, start)))
+        except SchedulerError as exc:
+            self.report.problems.append(f"sacct failed ({exc}); using scontrol show job and the jobs' own "
+                                        "records instead; no job is marked failed for want of data")
+            try:
+                return queue_observations(self.call(slurm.run_scontrol_show), "scontrol")
+            except SchedulerError as again:
+                self.report.problems.append(f"scontrol show job failed too ({again}); states left as they were")
+                return {}
+        missing = [p.job_id for p, _, _ in jobs if p.job_id not in observed]
+        if missing:
+            try:
+                queued = queue_observations(self.call(slurm.run_squeue), "squeue")
+                observed.update({j: queued[j] for j in missing if j in queued})
+            except SchedulerError as exc:
+                self.report.problems.append(f"squeue failed ({exc})")
+        return observed
+
+    def update(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None,
+               observation: Observation | None) -> dict[str, Any]:
+        """The job's new scheduler record (written when it changed)."""
+        now = self.clock()
+        previous = previous or {}
+        if observation is None:
+            observation = self.unseen(paths, submission, previous, now)
+        record = {**previous, **observation.record(), "synced_at": iso(now)}
+        if observation.state is not JobState.UNKNOWN:
+            record.pop("missing_since", None)
+        elif "missing_since" not in record:
+            record["missing_since"] = iso(now)
+        before = (previous.get("state"), previous.get("reason"), previous.get("max_rss_bytes"))
+        after = (record["state"], record["reason"], record["max_rss_bytes"])
+        if before != after:
+            self.report.changes.append(f"{paths.job_id}: {before[0] or 'new'} → {record['state']}"
+                                       + (f" ({record['reason']})" if record["reason"] else ""))
+        write_json_atomic(paths.scheduler, record)
+        return record
+
+    def unseen(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any],
+               now: datetime) -> Observation:
+        """A SLURM job no source shows: UNKNOWN, unless past the grace period its own records settle it."""
+        since = datetime.fromisoformat(previous.get("missing_since") or iso(now))
+        submitted = datetime.fromisoformat(submission["submitted_at"])
+        if (now - max(since, submitted)).total_seconds() > GRACE_S:
+            own = own_records(paths)
+            if own is not None:
+                return own
+            self.report.problems.append(f"{paths.job_id}: not visible to the scheduler since {iso(since)}")
+        return Observation(JobState.UNKNOWN, "not yet visible to the scheduler", "none")
+
+    def recover(self, paths: JobPaths, submission: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        """Decide what to do with an ended job, act, and record the decision."""
+        state = JobState(record["state"])
+        kids = attempts.children(paths)
+        if kids:
+            decision_text, child = f"already continued by {', '.join(kids)}", kids[-1]
+        else:
+            try:
+                policy = self.policy(paths)
+                decision = decide(state, submission.get("attempt", 1), submission["request"]["mem_gb"],
+                                  record.get("max_rss_bytes"), policy)
+                decision_text, child = decision.reason, None
+                if decision.resubmit:
+                    from orchestrator.submit import resubmit  # the submit path loads the data scan
+
+                    job_ids, _ = resubmit(self.root, paths.job_id, decision.mem_gb)
+                    child = job_ids[0]
+                    self.report.changes.append(f"{paths.job_id}: {decision.reason}: new attempt {child}")
+            except OrchError as exc:
+                decision_text, child = f"recovery failed: {exc}", None
+                self.report.problems.append(f"{paths.job_id}: {decision_text}")
+        if state is JobState.FAILED and paths.run.exists():
+            record["job_reason"] = read_json(paths.run).get("reason")
+        record["recovery"] = {"decision": decision_text, "child_job_id": child, "decided_at": iso(self.clock())}
+        self.report.decisions.append(f"{paths.job_id}: {state.value}: {decision_text}")
+        write_json_atomic(paths.scheduler, record)
+        return record
+
+    def policy(self, paths: JobPaths) -> Policy:
+        config = load_config(paths.config)
+        profile = load_profile(config.resources.site)
+        return Policy(config.recovery.max_attempts or profile.max_attempts,
+                      config.recovery.memory_factor or profile.memory_factor, profile.max_mem_gb)
+
+
+def sync(root: Path, budget_s: float = 120.0) -> Report:
+    """Run one tick unless another holds the lock."""
+    lock = Lock(root)
+    try:
+        if not lock.acquire():
+            return Report(skipped="another orch sync is running on this registry")
+        return Tick(root, budget_s).run()
+    finally:
+        lock.release()
