@@ -8,6 +8,7 @@ that are settled (terminal, recovery decided) never change again.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,16 @@ def load(root: Path) -> dict[str, dict[str, Any]]:
         return read_json(index_path(root))["jobs"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
         return {}
+
+
+def written_at(root: Path) -> str | None:
+    """When ``orch sync`` last finished a tick on this registry (it rewrites the index every tick),
+    from the file's time so that nothing large is read."""
+    try:
+        moment = index_path(root).stat().st_mtime
+    except FileNotFoundError:
+        return None
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
 
 
 def save(root: Path, rows: dict[str, dict[str, Any]], written_at: str) -> None:

@@ -82,7 +82,7 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
                    "mean_duration_s": (sum(r["duration_s"] for r in records) / len(records)) if records else None,
                    "best": best, "last": records[-1] if records else None},
         "attempts": [p.job_id for p in attempts.chain(paths)] + _descendants(paths),
-        "newest_attempt": newest.job_id,
+        "newest_attempt": newest.job_id, "synced_at": index.written_at(root),
         "paths": {"dir": str(paths.dir), "log": str(paths.log), "result": str(paths.result),
                   "artifacts": (_read(paths.result) or {}).get("artifacts", {})},
     }
@@ -119,8 +119,9 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
         lines.append(f"newer    this search continues in {view['newest_attempt']}: orch status {view['newest_attempt']}")
     state = sched.get("state", "PENDING (not yet synced)")
     reason = sched.get("reason") or ""
+    synced = view["synced_at"] if "recovery" not in sched else sched.get("changed_at")
     lines.append(f"state    {state}" + (f": {reason}" if reason else "")
-                 + f"  (scheduler state synced {ago(sched.get('synced_at'), now)}"
+                 + f"  (scheduler state synced {ago(synced, now)}"
                  + (f", from {sched['source']})" if sched.get("source") else ")"))
     if run.get("status") and run.get("status") != "completed":
         lines.append(f"job      {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))

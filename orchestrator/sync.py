@@ -243,16 +243,20 @@ class Tick:
         previous = previous or {}
         if observation is None:
             observation = self.unseen(paths, submission, previous, now)
-        record = {**previous, **observation.record(), "synced_at": iso(now)}
+        previous = {k: v for k, v in previous.items() if k != "changed_at"}
+        record = {**previous, **observation.record()}
         if observation.state is not JobState.UNKNOWN:
             record.pop("missing_since", None)
         elif "missing_since" not in record:
             record["missing_since"] = iso(now)
+        if record == previous:  # unchanged: no write (the index's tick time says how fresh it is)
+            return record
         before = (previous.get("state"), previous.get("reason"), previous.get("max_rss_bytes"))
         after = (record["state"], record["reason"], record["max_rss_bytes"])
         if before != after:
             self.report.changes.append(f"{paths.job_id}: {before[0] or 'new'} → {record['state']}"
                                        + (f" ({record['reason']})" if record["reason"] else ""))
+        record["changed_at"] = iso(now)
         write_json_atomic(paths.scheduler, record)
         return record
 
@@ -292,6 +296,7 @@ class Tick:
         if state is JobState.FAILED and paths.run.exists():
             record["job_reason"] = read_json(paths.run).get("reason")
         record["recovery"] = {"decision": decision_text, "child_job_id": child, "decided_at": iso(self.clock())}
+        record["changed_at"] = iso(self.clock())
         self.report.decisions.append(f"{paths.job_id}: {state.value}: {decision_text}")
         write_json_atomic(paths.scheduler, record)
         return record

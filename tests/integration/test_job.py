@@ -87,6 +87,16 @@ def test_demo_search_records_every_trial_and_a_usable_result(
     assert len(predictions["scores"]) == result["test"]["samples"] == len(predictions["metadata"])
     assert Path(result["artifacts"]["model"]).name == f"{job_id}_best_model.keras"
 
+    code, out, err = orch("sync")
+    assert code == 0 and f"{job_id}: new → COMPLETED" in out, err
+    scheduler = json.loads(paths.scheduler.read_text())
+    assert (scheduler["source"], scheduler["recovery"]["decision"]) == ("local", "completed")
+    code, out, _ = orch("status", job_id)
+    assert "state    COMPLETED" in out and "trials   [####################] 3/3" in out
+    assert f"test     accuracy {result['test']['accuracy']:.4f}" in out
+    code, out, _ = orch("status")
+    assert out.splitlines()[1].split()[:4] == [job_id, "tiny_s42_v1", "X", "COMPLETED"]
+
 
 def test_kill_9_at_a_random_point_loses_no_finished_trial(tiny_config: Callable[..., Path], workdir: Path) -> None:
     paths, runner = start(tiny_config(evals=5), workdir / "registry")

@@ -1,0 +1,89 @@
+"""`orch status ID` and `orch status` wall time over a registry of N job records (targets: < 0.2 s
+and < 1 s), warm and, where the kernel allows dropping the page cache, cold.
+
+The registry is real files written the way submit, the job and sync write them: per job a
+submission, a scheduler record, 25 trial lines and a result; the index comes from the same
+row function sync uses. Baseline in the same run: `python -c pass`.
+
+    python bench/status_speed.py [--jobs 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from orchestrator import index
+from orchestrator.registry import JobPaths, append_json_line, create_entry, write_json_atomic
+
+
+def make_registry(root: Path, jobs: int) -> list[str]:
+    ids = [str(17_000_000 + i) for i in range(jobs)]
+    rows = {}
+    for n, job_id in enumerate(ids):
+        submission = {"scheduler": "slurm", "submitted_at": f"2026-{1 + n * 11 // jobs:02d}-01T00:00:00+00:00",
+                      "request": {"mem_gb": 20}, "attempt": 1, "plane": "X",
+                      "config": {"label": f"prod_main_v{1 + n % 4}", "name": "prod_main", "version": 1 + n % 4},
+                      "estimate": {"peak_gb": 16.0}}
+        paths = create_entry(root, job_id, {"submission.json": json.dumps(submission),
+                                            "config.json": json.dumps({"model_parameters": {"hp_max_evals": 25}})})
+        scheduler = {"state": "COMPLETED", "reason": "", "source": "sacct", "max_rss_bytes": 15 * 1024**3,
+                     "recovery": {"decision": "completed", "child_job_id": None, "decided_at": "2026-01-01"}}
+        write_json_atomic(paths.scheduler, scheduler)
+        for trial in range(25):
+            append_json_line(paths.trials, {"trial": trial, "job_id": job_id, "status": "ok", "loss": 0.3 - trial / 1e3,
+                                            "objective": 0.3 - trial / 1e3, "objective_name": "val_loss",
+                                            "metrics": {"val_loss": 0.3, "val_accuracy": 0.9}, "duration_s": 600,
+                                            "peak_rss_mb": 9000, "params": {"n_filters": 64}})
+        write_json_atomic(paths.result, {"test": {"accuracy": 0.9, "precision": 0.7, "recall": 0.6, "f1": 0.65,
+                                                  "auc": 0.91, "samples": 111904, "threshold": 0.5}, "artifacts": {}})
+        rows[job_id] = index.row(JobPaths(root, job_id), submission, scheduler)
+    index.save(root, rows, "2026-11-21T00:00:00+00:00")
+    return ids
+
+
+def wall(argv: list[str], repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def drop_caches() -> bool:
+    try:
+        subprocess.run(["sync"], check=True)
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=10000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        ids = make_registry(Path(tmp), args.jobs)
+        print(f"registry of {len(ids)} jobs written in {time.perf_counter() - start:.0f} s")
+        orch = [sys.executable, "-m", "orchestrator", "--registry", tmp, "status"]
+        commands = {"python -c pass (baseline)": [sys.executable, "-c", "pass"],
+                    "orch status ID": [*orch, ids[len(ids) // 2]],
+                    "orch status (20 newest)": orch,
+                    "orch status --all (every job)": [*orch, "--all"]}
+        print(f"{'':32s}{'warm':>9s}{'cold':>9s}")
+        for what, argv in commands.items():
+            warm = wall(argv)
+            cold = wall(argv, repeat=1) if drop_caches() else None
+            print(f"{what:32s}{warm:8.3f}s" + (f"{cold:8.3f}s" if cold is not None else "  (cannot drop caches here)"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""orch sync, status, cancel and resubmit end to end on the real SLURM (scripts/local-slurm)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from orchestrator.registry import JobPaths, read_json_lines
+from orchestrator.synthetic import generate
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
+REPO = Path(__file__).resolve().parents[2]
+Orch = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rec")
+    generate(root, files_per_production=2, samples_per_file=80, planes=("X",), seed=5)
+    return root
+
+
+@pytest.fixture
+def config(workdir: Path, data: Path) -> Callable[..., Path]:
+    def write(name: str, evals: int, epochs: int = 2, **extra: Any) -> Path:
+        cfg = {
+            "model_name": "hyperopt_simple_cnn", "plane": "X",
+            "data_directories": [str(data / "es"), str(data / "cc")],
+            "dataset_parameters": {"train_fraction": 0.6, "val_fraction": 0.2, "test_fraction": 0.2,
+                                   "batch_pattern": "*_planeX.npz"},
+            "model_parameters": {"input_shape": [128, 16, 1], "hp_max_evals": evals, "epochs": epochs,
+                                 "batch_size": 32, "space_options": {"n_filters": [4, 8], "n_dense_units": [8, 16]}},
+            "resources": {"cpus_per_task": 1, "time": "00:10:00"}, **extra,
+        }
+        path = workdir / "repo" / "json" / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cfg))
+        return path
+    return write
+
+
+def submitted(orch: Orch, *args: str) -> str:
+    code, out, err = orch(*args)
+    assert code == 0, err
+    return out.split(": ")[1].split()[0]
+
+
+def sync_until(orch: Orch, job_id: str, states: set[str], root: Path, timeout_s: float = 300) -> dict[str, Any]:
+    """Run ticks (as cron would) until the job's registry state is one of ``states``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        code, _, err = orch("sync", "--quiet")
+        assert code == 0, err
+        path = JobPaths(root, job_id).scheduler
+        if path.exists():
+            record = json.loads(path.read_text())
+            if record["state"] in states and (record["state"] not in TERMINAL or "recovery" in record):
+                return record
+        time.sleep(1)
+    pytest.fail(f"{job_id} did not reach {states} within {timeout_s} s")
+
+
+TERMINAL = {"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED", "PREEMPTED", "NODE_FAIL"}
+
+
+def test_out_of_memory_is_retried_with_more_memory_and_the_search_completes(
+        config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
+    root = workdir / "registry"
+    first = submitted(orch, "submit", str(config("oom", evals=3, resources={"cpus_per_task": 1, "time": "00:10:00",
+                                                                            "mem_gb": 0.25},
+                                                 recovery={"memory_factor": 4})))
+    record = sync_until(orch, first, {"OUT_OF_MEMORY"}, root)
+    child = record["recovery"]["child_job_id"]
+    assert child and record["recovery"]["decision"] == "OUT_OF_MEMORY with 0.25 GB: retrying with 1 GB"
+    second = json.loads(JobPaths(root, child).submission.read_text())
+    assert (second["parent_job_id"], second["attempt"], second["request"]["mem_gb"]) == (first, 2, 1.0)
+    assert sync_until(orch, child, {"COMPLETED"}, root)["recovery"]["decision"] == "completed"
+
+    trials = list(read_json_lines(JobPaths(root, child).trials))
+    assert sorted(r["trial"] for r in trials) == [0, 1, 2]  # hp_max_evals in total across both attempts
+    assert json.loads(JobPaths(root, child).result.read_text())["trials_total"] == 3
+    code, out, _ = orch("status", first)
+    assert code == 0
+    assert f"this search continues in {child}: orch status {child}" in out
+    assert f"attempts {first} → {child}" in out and "OUT_OF_MEMORY" in out
+    code, out, _ = orch("status", child, "--json")
+    view = json.loads(out)
+    assert view["attempts"] == [first, child] and view["trials"]["done"] == 3 and view["result"]["test"]
+
+
+def test_scancel_then_resubmit_resumes_without_repeating_trials(config: Callable[..., Path], workdir: Path,
+                                                                orch: Orch) -> None:
+    root = workdir / "registry"
+    first = submitted(orch, "submit", str(config("resume", evals=6, epochs=3)))
+    paths = JobPaths(root, first)
+    deadline = time.monotonic() + 180
+    while len(list(read_json_lines(paths.trials))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    code, out, err = orch("cancel", first)
+    assert code == 0 and "cancel sent to SLURM" in out, err
+    record = sync_until(orch, first, {"CANCELLED"}, root)
+    assert record["recovery"] == {**record["recovery"], "decision": "cancelled: not retried", "child_job_id": None}
+    done = list(read_json_lines(paths.trials))
+
+    code, out, err = orch("resubmit", first)
+    assert code == 0, err
+    child = out.strip().split()[-1]
+    sync_until(orch, child, {"COMPLETED"}, root)
+    redone = list(read_json_lines(JobPaths(root, child).trials))
+    assert sorted(r["trial"] for r in done + redone) == list(range(6))  # nothing repeated, nothing missing
+    assert {r["trial"] for r in redone}.isdisjoint(r["trial"] for r in done if r["status"] == "ok")
+
+
+def test_resubmit_refuses_a_job_that_has_not_ended(config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
+    job = submitted(orch, "submit", str(config("running", evals=50, epochs=30)))
+    try:
+        code, _, err = orch("resubmit", job)
+        assert code == 2 and f"a new attempt needs it ended: orch cancel {job}, then orch sync" in err
+    finally:
+        subprocess.run(["scancel", job], check=True, timeout=30)
+
+
+def test_without_slurmdbd_sync_reports_the_problem_and_marks_nothing_failed(
+        config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
+    root = workdir / "registry"
+    job = submitted(orch, "submit", str(config("nodbd", evals=1)))
+    sync_until(orch, job, {"PENDING", "RUNNING", "COMPLETED"}, root)
+    os.kill(int(Path("/run/slurm/slurmdbd.pid").read_text()), signal.SIGTERM)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the job ends while accounting is down
+            shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True, timeout=30)
+            if "JobState=COMPLETED" in shown.stdout:
+                break
+            time.sleep(1)
+        code, out, err = orch("sync")
+        assert code == 0
+        assert "orch sync: problem: sacct failed" in err and "no job is marked failed for want of data" in err
+        record = json.loads(JobPaths(root, job).scheduler.read_text())
+        assert (record["state"], record["source"]) == ("COMPLETED", "scontrol")
+    finally:
+        subprocess.run([str(REPO / "scripts" / "local-slurm"), "start"], check=True, timeout=120,
+                       capture_output=True)
