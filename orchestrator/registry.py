@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, OrchError
 
 DIR_MODE = 0o2775
 FILE_MODE = 0o664
@@ -133,9 +133,12 @@ def append_json_line(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """Read one JSON file of the registry."""
+    """Read one JSON file of the registry; a file that is not JSON is an error naming it."""
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        try:
+            return json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise OrchError(f"{path}: not valid JSON ({exc}); was it edited by hand or cut short?") from None
 
 
 def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -201,11 +201,14 @@ class Tick:
         for name in names:
             if self.rows.get(name, {}).get("settled"):
                 continue
-            paths = JobPaths(self.root, validate_job_id(name))
-            if not paths.submission.exists():
-                continue
-            previous = read_json(paths.scheduler) if paths.scheduler.exists() else None
-            found.append((paths, read_json(paths.submission), previous))
+            try:
+                paths = JobPaths(self.root, validate_job_id(name))
+                if not paths.submission.exists():
+                    continue
+                previous = read_json(paths.scheduler) if paths.scheduler.exists() else None
+                found.append((paths, read_json(paths.submission), previous))
+            except OrchError as exc:  # one bad entry must not stop the tick for every other job
+                self.report.problems.append(f"skipped {name}: {exc}")
         return found
 
     def call(self, what: Callable[[], Any]) -> Any:

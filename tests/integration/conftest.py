@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
+from typing import Any, Callable
 
 import pytest
+
+from orchestrator.synthetic import generate
 
 START = "scripts/local-slurm start"
 
@@ -36,3 +41,36 @@ def slurm() -> None:
         if os.environ.get("ORCH_REQUIRE_SLURM") == "1":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic data of all three planes: 2 files per production of ~80 samples each."""
+    root = tmp_path_factory.mktemp("small")
+    generate(root, files_per_production=2, samples_per_file=80, seed=7)
+    return root
+
+
+@pytest.fixture
+def small_config(workdir: Path, small_data: Path) -> Callable[..., Path]:
+    """Write a config for a search that takes seconds; return its path (``<name>.json``, so v1)."""
+
+    def write(name: str, evals: int = 2, epochs: int = 2, plane: Any = "X", seed: int = 42,
+              resources: dict[str, Any] | None = None, **top: Any) -> Path:
+        cfg = {
+            "model_name": "hyperopt_simple_cnn", "plane": plane,
+            "data_directories": [str(small_data / "es"), str(small_data / "cc")],
+            "dataset_parameters": {"train_fraction": 0.6, "val_fraction": 0.2, "test_fraction": 0.2,
+                                   "random_seed": seed, "batch_pattern": "*_plane{plane}.npz"},
+            "model_parameters": {"input_shape": [128, 16, 1], "hp_max_evals": evals, "epochs": epochs,
+                                 "batch_size": 32,
+                                 "space_options": {"n_filters": [4, 8], "n_dense_units": [8, 16],
+                                                   "learning_rate": {"loguniform": [1e-4, 1e-2]}}},
+            "resources": {"cpus_per_task": 1, "time": "00:10:00", **(resources or {})}, **top,
+        }
+        path = workdir / "repo" / "json" / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cfg))
+        return path
+
+    return write

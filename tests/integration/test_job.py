@@ -16,35 +16,8 @@ import pytest
 from orchestrator import local
 from orchestrator.registry import JobPaths, read_json_lines
 from orchestrator.submit import plan, submit
-from orchestrator.synthetic import generate
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    generate(root, files_per_production=2, samples_per_file=80, planes=("X",), seed=7)
-    return root
-
-
-@pytest.fixture
-def tiny_config(workdir: Path, tiny_data: Path) -> Callable[..., Path]:
-    def write(evals: int = 3, seed: int = 42, **model: Any) -> Path:
-        cfg = {
-            "model_name": "hyperopt_simple_cnn", "plane": "X",
-            "data_directories": [str(tiny_data / "es"), str(tiny_data / "cc")],
-            "dataset_parameters": {"train_fraction": 0.6, "val_fraction": 0.2, "test_fraction": 0.2,
-                                   "random_seed": seed, "batch_pattern": "*_planeX.npz"},
-            "model_parameters": {"input_shape": [128, 16, 1], "hp_max_evals": evals, "epochs": 2, "batch_size": 32,
-                                 "space_options": {"n_filters": [4, 8], "n_dense_units": [8, 16],
-                                                   "learning_rate": {"loguniform": [1e-4, 1e-2]}}, **model},
-        }
-        path = workdir / "repo" / "json" / f"tiny_s{seed}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cfg))
-        return path
-    return write
 
 
 def start(config: Path, root: Path) -> tuple[JobPaths, Any]:
@@ -57,8 +30,8 @@ def records(paths: JobPaths) -> list[dict[str, Any]]:
 
 
 def test_demo_search_records_every_trial_and_a_usable_result(
-        tiny_config: Callable[..., Path], workdir: Path, orch: Callable[..., tuple[int, str, str]]) -> None:
-    code, out, err = orch("submit", "--local", "--wait", str(tiny_config(evals=3)))
+        small_config: Callable[..., Path], workdir: Path, orch: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = orch("submit", "--local", "--wait", str(small_config("tiny", evals=3)))
     assert code == 0, err
     job_id = out.split(": ")[1].split()[0]
     assert job_id.startswith("local-")
@@ -95,11 +68,11 @@ def test_demo_search_records_every_trial_and_a_usable_result(
     assert "state    COMPLETED" in out and "trials   [####################] 3/3" in out
     assert f"test     accuracy {result['test']['accuracy']:.4f}" in out
     code, out, _ = orch("status")
-    assert out.splitlines()[1].split()[:4] == [job_id, "tiny_s42_v1", "X", "COMPLETED"]
+    assert out.splitlines()[1].split()[:4] == [job_id, "tiny_v1", "X", "COMPLETED"]
 
 
-def test_kill_9_at_a_random_point_loses_no_finished_trial(tiny_config: Callable[..., Path], workdir: Path) -> None:
-    paths, runner = start(tiny_config(evals=5), workdir / "registry")
+def test_kill_9_at_a_random_point_loses_no_finished_trial(small_config: Callable[..., Path], workdir: Path) -> None:
+    paths, runner = start(small_config("kill", evals=5), workdir / "registry")
     wait_until = time.monotonic() + 120
     while len(records(paths)) < 1 and time.monotonic() < wait_until:
         time.sleep(0.2)
@@ -118,9 +91,9 @@ def test_kill_9_at_a_random_point_loses_no_finished_trial(tiny_config: Callable[
     assert json.loads(paths.run.read_text())["restarts"] == 1
 
 
-def test_the_time_limit_signal_saves_state_and_the_job_resumes(tiny_config: Callable[..., Path],
+def test_the_time_limit_signal_saves_state_and_the_job_resumes(small_config: Callable[..., Path],
                                                                workdir: Path) -> None:
-    paths, runner = start(tiny_config(evals=4), workdir / "registry")
+    paths, runner = start(small_config("usr1", evals=4), workdir / "registry")
     while not records(paths):
         time.sleep(0.2)
     time.sleep(1.5)
@@ -135,18 +108,18 @@ def test_the_time_limit_signal_saves_state_and_the_job_resumes(tiny_config: Call
     assert records(paths)[:len(done)] == done
 
 
-def test_same_seed_same_parameter_sequence(tiny_config: Callable[..., Path], workdir: Path) -> None:
+def test_same_seed_same_parameter_sequence(small_config: Callable[..., Path], workdir: Path) -> None:
     sequences = []
     for seed in (42, 42, 43):
-        paths, runner = start(tiny_config(evals=3, seed=seed), workdir / "registry")
+        paths, runner = start(small_config(f"seed{seed}", evals=3, seed=seed), workdir / "registry")
         assert runner.wait(timeout=300) == 0
         sequences.append([r["params"] for r in records(paths)])
     assert sequences[0] == sequences[1]
     assert sequences[0] != sequences[2]
 
 
-def test_batch_size_reaches_fit(tiny_config: Callable[..., Path], workdir: Path) -> None:
-    cfg = tiny_config(evals=1)
+def test_batch_size_reaches_fit(small_config: Callable[..., Path], workdir: Path) -> None:
+    cfg = small_config("batch", evals=1)
     paths, runner = start(cfg, workdir / "registry")
     assert runner.wait(timeout=300) == 0
     [record] = records(paths)

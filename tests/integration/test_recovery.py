@@ -13,37 +13,10 @@ from typing import Any, Callable
 import pytest
 
 from orchestrator.registry import JobPaths, read_json_lines
-from orchestrator.synthetic import generate
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
 REPO = Path(__file__).resolve().parents[2]
 Orch = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("rec")
-    generate(root, files_per_production=2, samples_per_file=80, planes=("X",), seed=5)
-    return root
-
-
-@pytest.fixture
-def config(workdir: Path, data: Path) -> Callable[..., Path]:
-    def write(name: str, evals: int, epochs: int = 2, **extra: Any) -> Path:
-        cfg = {
-            "model_name": "hyperopt_simple_cnn", "plane": "X",
-            "data_directories": [str(data / "es"), str(data / "cc")],
-            "dataset_parameters": {"train_fraction": 0.6, "val_fraction": 0.2, "test_fraction": 0.2,
-                                   "batch_pattern": "*_planeX.npz"},
-            "model_parameters": {"input_shape": [128, 16, 1], "hp_max_evals": evals, "epochs": epochs,
-                                 "batch_size": 32, "space_options": {"n_filters": [4, 8], "n_dense_units": [8, 16]}},
-            "resources": {"cpus_per_task": 1, "time": "00:10:00"}, **extra,
-        }
-        path = workdir / "repo" / "json" / f"{name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cfg))
-        return path
-    return write
 
 
 def submitted(orch: Orch, *args: str) -> str:
@@ -71,11 +44,10 @@ TERMINAL = {"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED", "PRE
 
 
 def test_out_of_memory_is_retried_with_more_memory_and_the_search_completes(
-        config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
+        small_config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
     root = workdir / "registry"
-    first = submitted(orch, "submit", str(config("oom", evals=3, resources={"cpus_per_task": 1, "time": "00:10:00",
-                                                                            "mem_gb": 0.25},
-                                                 recovery={"memory_factor": 4})))
+    first = submitted(orch, "submit", str(small_config("oom", evals=3, resources={"mem_gb": 0.25},
+                                                       recovery={"memory_factor": 4})))
     record = sync_until(orch, first, {"OUT_OF_MEMORY"}, root)
     child = record["recovery"]["child_job_id"]
     assert child and record["recovery"]["decision"] == "OUT_OF_MEMORY with 0.25 GB: retrying with 1 GB"
@@ -95,10 +67,10 @@ def test_out_of_memory_is_retried_with_more_memory_and_the_search_completes(
     assert view["attempts"] == [first, child] and view["trials"]["done"] == 3 and view["result"]["test"]
 
 
-def test_scancel_then_resubmit_resumes_without_repeating_trials(config: Callable[..., Path], workdir: Path,
+def test_scancel_then_resubmit_resumes_without_repeating_trials(small_config: Callable[..., Path], workdir: Path,
                                                                 orch: Orch) -> None:
     root = workdir / "registry"
-    first = submitted(orch, "submit", str(config("resume", evals=6, epochs=3)))
+    first = submitted(orch, "submit", str(small_config("resume", evals=6, epochs=3)))
     paths = JobPaths(root, first)
     deadline = time.monotonic() + 180
     while len(list(read_json_lines(paths.trials))) < 2 and time.monotonic() < deadline:
@@ -118,8 +90,8 @@ def test_scancel_then_resubmit_resumes_without_repeating_trials(config: Callable
     assert {r["trial"] for r in redone}.isdisjoint(r["trial"] for r in done if r["status"] == "ok")
 
 
-def test_resubmit_refuses_a_job_that_has_not_ended(config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
-    job = submitted(orch, "submit", str(config("running", evals=50, epochs=30)))
+def test_resubmit_refuses_a_job_that_has_not_ended(small_config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
+    job = submitted(orch, "submit", str(small_config("running", evals=50, epochs=30)))
     try:
         code, _, err = orch("resubmit", job)
         assert code == 2 and f"a new attempt needs it ended: orch cancel {job}, then orch sync" in err
@@ -128,9 +100,9 @@ def test_resubmit_refuses_a_job_that_has_not_ended(config: Callable[..., Path], 
 
 
 def test_without_slurmdbd_sync_reports_the_problem_and_marks_nothing_failed(
-        config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
+        small_config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
     root = workdir / "registry"
-    job = submitted(orch, "submit", str(config("nodbd", evals=1)))
+    job = submitted(orch, "submit", str(small_config("nodbd", evals=1)))
     sync_until(orch, job, {"PENDING", "RUNNING", "COMPLETED"}, root)
     os.kill(int(Path("/run/slurm/slurmdbd.pid").read_text()), signal.SIGTERM)
     try:

@@ -15,36 +15,9 @@ import pytest
 from orchestrator.config import PLANES
 from orchestrator.registry import JobPaths, read_json_lines
 from orchestrator.slurm import SacctRow, run_sacct
-from orchestrator.synthetic import generate
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
 TERMINAL = {"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED", "NODE_FAIL", "PREEMPTED"}
-
-
-@pytest.fixture(scope="module")
-def uvx_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("uvx")
-    generate(root, files_per_production=2, samples_per_file=80, seed=11)
-    return root
-
-
-@pytest.fixture
-def config(workdir: Path, uvx_data: Path) -> Callable[..., Path]:
-    def write(name: str, plane: Any = "X", evals: int = 2, epochs: int = 2, **resources: Any) -> Path:
-        cfg = {
-            "model_name": "hyperopt_simple_cnn", "plane": plane,
-            "data_directories": [str(uvx_data / "es"), str(uvx_data / "cc")],
-            "dataset_parameters": {"train_fraction": 0.6, "val_fraction": 0.2, "test_fraction": 0.2,
-                                   "batch_pattern": "*_plane{plane}.npz"},
-            "model_parameters": {"input_shape": [128, 16, 1], "hp_max_evals": evals, "epochs": epochs,
-                                 "batch_size": 32, "space_options": {"n_filters": [4, 8]}},
-            "resources": {"cpus_per_task": 1, "time": "00:10:00", **resources},
-        }
-        path = workdir / "repo" / "json" / f"{name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cfg))
-        return path
-    return write
 
 
 def submit(orch: Callable[..., tuple[int, str, str]], path: Path) -> list[str]:
@@ -74,8 +47,8 @@ def follow(job_id: str, timeout_s: float = 300) -> tuple[list[str], list[SacctRo
 
 
 def test_submit_runs_to_completion_and_the_registry_has_the_search(
-        config: Callable[..., Path], workdir: Path, orch: Callable[..., tuple[int, str, str]]) -> None:
-    [job_id] = submit(orch, config("e2e"))
+        small_config: Callable[..., Path], workdir: Path, orch: Callable[..., tuple[int, str, str]]) -> None:
+    [job_id] = submit(orch, small_config("e2e"))
     assert job_id.isdigit()
     seen, rows = follow(job_id)
     assert seen[-1] == "COMPLETED" and ("RUNNING" in seen or "PENDING" in seen), seen
@@ -93,8 +66,8 @@ def test_submit_runs_to_completion_and_the_registry_has_the_search(
 
 
 def test_a_plane_list_is_an_array_with_one_entry_and_plane_per_task(
-        config: Callable[..., Path], workdir: Path, orch: Callable[..., tuple[int, str, str]]) -> None:
-    job_ids = submit(orch, config("uvx", plane=["U", "V", "X"], evals=1, epochs=1))
+        small_config: Callable[..., Path], workdir: Path, orch: Callable[..., tuple[int, str, str]]) -> None:
+    job_ids = submit(orch, small_config("uvx", plane=["U", "V", "X"], evals=1, epochs=1))
     base = job_ids[0].split("_")[0]
     assert job_ids == [f"{base}_0", f"{base}_1", f"{base}_2"]
     for index, job_id in enumerate(job_ids):
@@ -107,18 +80,18 @@ def test_a_plane_list_is_an_array_with_one_entry_and_plane_per_task(
         assert set(metadata[:, 12]) == {float(index)}  # column 12: plane id of every test sample
 
 
-def test_too_little_memory_ends_out_of_memory(config: Callable[..., Path], workdir: Path,
+def test_too_little_memory_ends_out_of_memory(small_config: Callable[..., Path], workdir: Path,
                                              orch: Callable[..., tuple[int, str, str]]) -> None:
-    [job_id] = submit(orch, config("oom", mem_gb=0.25))
+    [job_id] = submit(orch, small_config("oom", resources={"mem_gb": 0.25}))
     _, rows = follow(job_id)
     assert "OUT_OF_MEMORY" in {r.state for r in rows}, rows
     trials = list(read_json_lines(JobPaths(workdir / "registry", job_id).trials))
     assert trials and trials[0]["status"] == "failed" and "SIGKILL" in trials[0]["reason"]
 
 
-def test_a_short_time_limit_ends_timeout_with_state_saved(config: Callable[..., Path], workdir: Path,
+def test_a_short_time_limit_ends_timeout_with_state_saved(small_config: Callable[..., Path], workdir: Path,
                                                          orch: Callable[..., tuple[int, str, str]]) -> None:
-    [job_id] = submit(orch, config("timeout", evals=50, epochs=30, time="1"))
+    [job_id] = submit(orch, small_config("timeout", evals=50, epochs=30, resources={"time": "1"}))
     seen, rows = follow(job_id, timeout_s=240)
     assert seen[-1] == "TIMEOUT", seen
     paths = JobPaths(workdir / "registry", job_id)
@@ -128,8 +101,8 @@ def test_a_short_time_limit_ends_timeout_with_state_saved(config: Callable[..., 
     assert all(r["status"] == "ok" for r in read_json_lines(paths.trials))
 
 
-def test_scancel_ends_cancelled(config: Callable[..., Path], orch: Callable[..., tuple[int, str, str]]) -> None:
-    [job_id] = submit(orch, config("cancel", evals=50, epochs=30))
+def test_scancel_ends_cancelled(small_config: Callable[..., Path], orch: Callable[..., tuple[int, str, str]]) -> None:
+    [job_id] = submit(orch, small_config("cancel", evals=50, epochs=30))
     deadline = time.monotonic() + 60
     while not any(r.state == "RUNNING" for r in rows_of(job_id)) and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -138,3 +138,22 @@ def test_cron_install_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert install(root, every_min=10) is True  # a changed line replaces the old one
     assert store.read_text().splitlines() == ["0 3 * * * /usr/bin/backup", line(root, 10)]
     assert line(root).endswith(f"sync --quiet # orch sync {root}") and "env PATH=" in line(root)
+
+
+def test_a_corrupt_entry_is_reported_and_the_others_still_synced(tmp_path: Path) -> None:
+    entry(tmp_path, "600")
+    bad = entry(tmp_path, "601")
+    bad.submission.write_text('{"scheduler": "slurm", "submitted_at"')  # cut short
+    tick = Tick(tmp_path, 60, clock=lambda: T0)
+    assert [p.job_id for p, _, _ in tick.tracked()] == ["600"]
+    assert tick.report.problems == [f"skipped 601: {bad.submission}: not valid JSON (Expecting ':' delimiter: "
+                                    "line 1 column 38 (char 37)); was it edited by hand or cut short?"]
+
+
+def test_status_of_a_corrupt_entry_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli import main
+
+    bad = entry(tmp_path, "602")
+    bad.submission.write_text("{")
+    assert main(["--registry", str(tmp_path), "status", "602"]) == 1
+    assert capsys.readouterr().err.startswith(f"orch: error: {bad.submission}: not valid JSON")
