@@ -55,7 +55,7 @@ def main() -> None:
         for path in files:
             with np.load(path) as npz:
                 npz["images"], npz["metadata"]
-        results[f"np.load of every file, fully (baseline)"] = time.perf_counter() - start
+        results["np.load of every file, fully (baseline)"] = time.perf_counter() - start
     for what, seconds in results.items():
         print(f"{what:48s} {seconds:8.3f} s")
 

@@ -224,7 +224,8 @@ def parse_since(text: str, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError("--since", f"{text!r}: expected a duration like 7d, 12h, 30m or a date like 2026-11-01")
+        raise InputError("--since", f"{text!r}: expected a duration like 7d, 12h, 30m or a date like 2026-11-01") \
+            from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

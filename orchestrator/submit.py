@@ -103,7 +103,7 @@ def submit(p: Plan, use_local: bool, parent: JobPaths | None = None) -> tuple[li
 
 
 def _task_ids(base: str, tasks: list[tuple[int | None, str]]) -> list[str]:
-    return [base if index is None else f"{base}_{index}" for index, _ in tasks]
+    return [base if task is None else f"{base}_{task}" for task, _ in tasks]
 
 
 def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list[str],
@@ -138,12 +138,12 @@ def _record(p: Plan, base: str, scheduler: str, tasks: list[tuple[int | None, st
             lineage: dict[str, Any]) -> None:
     """Create one registry entry per task; ``created`` collects the IDs of those made."""
     common = {**_provenance(p, scheduler), **lineage}
-    for (index, plane), job_id in zip(tasks, _task_ids(base, tasks)):
+    for (task, plane), job_id in zip(tasks, _task_ids(base, tasks)):
         frozen = p.config.frozen(plane)
         report = p.reports[p.config.planes.index(plane)]
         submission = {
-            **common, "job_id": job_id, "array_job_id": base if index is not None else None,
-            "array_task_id": index, "plane": plane, "config_sha256": config_hash(frozen),
+            **common, "job_id": job_id, "array_job_id": base if task is not None else None,
+            "array_task_id": task, "plane": plane, "config_sha256": config_hash(frozen),
             "estimate": estimate(p.config, report).to_dict(),  # the model's prediction for this task
             "memory_plan": p.estimate.to_dict(),  # what --mem came from (largest task, calibrated)
             "data": {"files": report.files, "samples": report.samples, "bad_files": report.bad_files,

@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -62,7 +62,7 @@ def test_submit_runs_to_completion_and_the_registry_has_the_search(
     ran = subprocess.run(["scontrol", "write", "batch_script", job_id, "-"], capture_output=True, text=True,
                          timeout=30, check=True).stdout
     assert ran == paths.script.read_text()  # the stored script is exactly what ran
-    assert f"completed: best trial" in paths.log.read_text()
+    assert "completed: best trial" in paths.log.read_text()
 
 
 def test_a_plane_list_is_an_array_with_one_entry_and_plane_per_task(

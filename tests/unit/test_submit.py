@@ -60,7 +60,7 @@ def test_failed_release_cancels_the_job_and_removes_its_entry(
 def test_submission_is_recorded_before_release_with_the_exact_script(
         config_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch,
         orch: Callable[..., tuple[int, str, str]]) -> None:
-    log = fake_slurm(workdir / "bin", "echo '4242;cluster'",
+    fake_slurm(workdir / "bin", "echo '4242;cluster'",
                      scontrol=f'test -f "{workdir}/registry/jobs/4242/submission.json" || exit 3')
     monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
     code, out, err = orch("submit", str(config_path))
