@@ -71,6 +71,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--every-min", type=int, default=5, help="minutes between ticks")
     p.set_defaults(handler=cmd_cron)
 
+    p = sub.add_parser("report", help="an HTML and a Markdown report of a job, beside its artifacts")
+    p.add_argument("job_id")
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("compare", help="a table of versions (or jobs): trials, best, metrics, memory, changes")
+    p.add_argument("targets", nargs="+", metavar="TARGET", help="config name (all its versions), name_vN, or job ID")
+    p.add_argument("--html", metavar="FILE", help="also write an HTML page with the table and a plot")
+    p.add_argument("--json", action="store_true", help="machine-readable output instead of Markdown")
+    p.set_defaults(handler=cmd_compare)
+
     p = sub.add_parser("diff", help="what changed between two configs (or one and its parent)")
     p.add_argument("configs", nargs="+", metavar="CONFIG", help="NEW (against its parent) or OLD NEW")
     p.set_defaults(handler=cmd_diff)
@@ -258,6 +268,28 @@ def cmd_cron(args: argparse.Namespace) -> int:
     else:
         changed = cron.install(root, args.every_min)
         print("installed: " if changed else "already installed: ", cron.line(root, args.every_min), sep="")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestrator.registry import resolve_root
+    from orchestrator.report import write
+
+    html_path, md_path = write(resolve_root(args.registry), args.job_id)
+    print(html_path)
+    print(md_path)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from orchestrator import compare
+    from orchestrator.registry import resolve_root, write_text_atomic
+
+    rows = compare.compare(resolve_root(args.registry), args.targets)
+    print(compare.to_json(rows) if args.json else compare.to_markdown(rows), end="")
+    if args.html:
+        write_text_atomic(Path(args.html).resolve(), compare.to_html(rows))
+        print(f"wrote {Path(args.html).resolve()}", file=sys.stderr)
     return 0
 
 

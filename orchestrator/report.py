@@ -1,0 +1,255 @@
+"""``orch report JOB_ID``: the users' hand-kept notes, generated from the registry.
+
+One list of blocks (headings, paragraphs, lists, tables, figures) is rendered twice:
+a self-contained HTML file (figures embedded as data URIs, a sortable trial table,
+no server or network needed) and a Markdown file whose figures are PNG files beside
+it. Both go beside the job's artifacts as ``<job_id>_report.*``. A running job gets
+a report of what exists so far.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator import attempts, observations, plots
+from orchestrator.config import load_config
+from orchestrator.lineage import diff
+from orchestrator.registry import JobPaths, make_dir, read_json, write_text_atomic
+from orchestrator.status import duration, job_view
+
+MAXIMIZED = {"val_accuracy", "val_auc", "val_f1"}
+GIB = 1024**3
+
+
+@dataclass
+class Figure:
+    name: str  # file stem
+    title: str
+    png: bytes
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    sortable: bool = False
+
+
+@dataclass
+class Report:
+    title: str
+    blocks: list[tuple[str, Any]] = field(default_factory=list)  # ("h2"|"p"|"ul", text or list), Table, Figure
+
+    def h2(self, text: str) -> None:
+        self.blocks.append(("h2", text))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def ul(self, items: list[str]) -> None:
+        if items:
+            self.blocks.append(("ul", items))
+
+    def add(self, item: Table | Figure) -> None:
+        self.blocks.append((type(item).__name__.lower(), item))
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if 0 < abs(value) < 1e-3 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def build(root: Path, job_id: str) -> Report:
+    """Gather everything the registry holds about ``job_id`` into a report."""
+    view = job_view(root, job_id)
+    paths = JobPaths(root, job_id)
+    sub, sched, result = view["submission"], view["scheduler"] or {}, view["result"]
+    records = attempts.search_records(paths)
+    total = view["trials"]["total"] or len(records)
+    objective = records[0]["objective_name"] if records else "objective"
+    report = Report(f"{sub['config']['label']}, plane {sub.get('plane')}: job {job_id}")
+    report.p(f"State {sched.get('state', 'not yet synced')}" + (f" ({sched['reason']})" if sched.get("reason") else "")
+             + f" · attempts {' → '.join(view['attempts'])} · report made "
+             + datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    report.h2("Observations")
+    best = view["trials"]["best"]
+    history = _history(root, best) if best else None
+    notes = observations.search_observations(records, total)
+    if history and best.get("best_epoch"):
+        notes += observations.training_observations(history, best["best_epoch"])
+    report.ul(notes or ["no trial has finished yet"])
+
+    _config_section(report, paths, sub)
+    _trials_section(report, records, objective)
+    report.h2("Figures")
+    if records and any(r["status"] == "ok" for r in records):
+        report.add(Figure("objective", f"{objective} per trial", plots.objective_per_trial(
+            records, objective, objective in MAXIMIZED)))
+        keys = sorted(read_json(paths.config).get("model_parameters", {}).get("space_options", {}))
+        if keys:
+            report.add(Figure("search_keys", "each search key against the objective",
+                              plots.keys_vs_objective(records, keys, objective)))
+    if history and best.get("best_epoch"):
+        report.add(Figure("training", f"training of the best trial ({best['trial'] + 1})",
+                          plots.training_curves(history, best["best_epoch"])))
+    if result:
+        roc_file = result["artifacts"].get("roc_curve")
+        if roc_file and Path(roc_file).exists():
+            roc = read_json(Path(roc_file))
+            report.add(Figure("roc", "ROC curve on the test split", plots.roc(roc["fpr"], roc["tpr"],
+                                                                               result["test"]["auc"])))
+        report.add(Figure("confusion", "confusion matrix on the test split",
+                          plots.confusion(result["test"]["confusion_matrix"])))
+        report.h2("Test metrics")
+        t = result["test"]
+        report.add(Table(["accuracy", "precision", "recall", "F1", "AUC", "threshold", "samples", "positives"],
+                         [[fmt(t["accuracy"]), fmt(t["precision"]), fmt(t["recall"]), fmt(t["f1"]), fmt(t["auc"]),
+                           fmt(t["threshold"]), str(t["samples"]), str(t["positives"])]]))
+        report.p(result["final_model"])
+    _resources_section(report, sub, sched, result, view)
+    return report
+
+
+def _history(root: Path, record: dict[str, Any]) -> dict[str, list[float]] | None:
+    path = JobPaths(root, record["job_id"]).trial_dir(record["trial"]) / "history.json"
+    return read_json(path) if path.exists() else None
+
+
+def _config_section(report: Report, paths: JobPaths, sub: dict[str, Any]) -> None:
+    report.h2("Config")
+    config = load_config(paths.config)
+    report.p(f"{config.label} ({sub['config']['path']}), model {config.model_name}, {config.model.hp_max_evals} "
+             f"trials, objective {config.model.objective}, split {config.dataset.train_fraction:g}/"
+             f"{config.dataset.val_fraction:g}/{config.dataset.test_fraction:g}, balance "
+             f"{config.dataset.balance_method if config.dataset.balance_data else 'off'}")
+    report.ul(config.model.space.describe())
+    parent = sub["config"].get("parent")
+    if parent and Path(parent).exists():
+        parent_config = load_config(parent, resolve_paths=False)
+        changes = diff({**parent_config.raw, "data_directories": None, "output_folder": None},
+                       {**config.raw, "data_directories": None, "output_folder": None})
+        report.p(f"Changes from the parent version {parent_config.label}:")
+        report.ul(changes or ["(no changes to the run)"])
+
+
+def _trials_section(report: Report, records: list[dict[str, Any]], objective: str) -> None:
+    report.h2(f"Trials ({len(records)})")
+    rows = []
+    for r in records:
+        m = r.get("metrics") or {}
+        rows.append([str(r["trial"] + 1), r["job_id"], r["status"], fmt(r.get("objective")), fmt(m.get("val_accuracy")),
+                     fmt(m.get("val_auc")), fmt(m.get("val_f1")), fmt(r.get("epochs_run")), fmt(r.get("best_epoch")),
+                     fmt(r.get("train_val_gap")), duration(r["duration_s"]), f"{r['peak_rss_mb'] / 1024:.2f}",
+                     " ".join(f"{k}={fmt(v, 3)}" for k, v in sorted(r["params"].items())) if r["status"] == "ok"
+                     else r.get("reason", "")])
+    report.add(Table(["trial", "job", "status", objective, "val acc", "val AUC", "val F1", "epochs", "best epoch",
+                      "gap", "duration", "peak GB", "params / reason"], rows, sortable=True))
+
+
+def _resources_section(report: Report, sub: dict[str, Any], sched: dict[str, Any], result: dict[str, Any] | None,
+                       view: dict[str, Any]) -> None:
+    report.h2("Resources")
+    planned = sub.get("memory_plan") or sub["estimate"]
+    rss = sched.get("max_rss_bytes")
+    rows = [["memory", f"{sub['request']['mem_gb']:g} GB", f"{planned['peak_gb']:.2f} GB",
+             f"{rss / GIB:.2f} GB (MaxRSS)" if rss else "–"],
+            ["time", f"{sub['request']['timeout_min']} min", "–",
+             duration(sched["elapsed_s"]) if sched.get("elapsed_s") is not None else "–"],
+            ["CPUs", str(sub["request"]["cpus_per_task"]), "–", duration(sched["cpu_s"]) + " CPU"
+             if sched.get("cpu_s") else "–"]]
+    report.add(Table(["", "asked", "estimated", "used"], rows))
+    if result:
+        t = result["timings"]
+        report.p(f"Wall time: load {duration(t['load_s'])} · trials {duration(t['trials_s'])} · final "
+                 f"{duration(t['final_s'])}")
+    report.p("Attempts: " + " → ".join(view["attempts"]))
+
+
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((th, column) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0];
+  const rows = Array.from(body.rows);
+  const key = (row) => { const text = row.cells[column].textContent; const n = parseFloat(text);
+                         return isNaN(n) ? text : n; };
+  const ascending = th.dataset.order !== "asc";
+  rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1));
+  th.dataset.order = ascending ? "asc" : "desc";
+  rows.forEach((row) => body.appendChild(row));
+}));
+"""
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
+table.sortable th { cursor: pointer; background: #eef; }
+figure { margin: 1em 0; } img { max-width: 100%; }
+"""
+
+
+def to_html(report: Report) -> str:
+    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}</title>"
+           f"<style>{STYLE}</style></head><body><h1>{html.escape(report.title)}</h1>"]
+    for kind, item in report.blocks:
+        if kind == "h2":
+            out.append(f"<h2>{html.escape(item)}</h2>")
+        elif kind == "p":
+            out.append(f"<p>{html.escape(item)}</p>")
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in item) + "</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in item.header)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in item.rows)
+            css = " class='sortable'" if item.sortable else ""
+            out.append(f"<table{css}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        else:
+            data = base64.b64encode(item.png).decode("ascii")
+            out.append(f"<figure><img alt='{html.escape(item.title)}' src='data:image/png;base64,{data}'>"
+                       f"<figcaption>{html.escape(item.title)}</figcaption></figure>")
+    out.append(f"<script>{SORT_SCRIPT}</script></body></html>")
+    return "\n".join(out)
+
+
+def to_markdown(report: Report, image_prefix: str) -> str:
+    """Markdown; figure ``name`` is linked as ``<image_prefix><name>.png``."""
+    out = [f"# {report.title}", ""]
+    for kind, item in report.blocks:
+        if kind == "h2":
+            out += [f"## {item}", ""]
+        elif kind == "p":
+            out += [item, ""]
+        elif kind == "ul":
+            out += [f"- {x}" for x in item] + [""]
+        elif kind == "table":
+            cells = lambda row: "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"  # noqa: E731
+            out += [cells(item.header), "|" + "---|" * len(item.header), *map(cells, item.rows), ""]
+        else:
+            out += [f"![{item.title}]({image_prefix}{item.name}.png)", ""]
+    return "\n".join(out)
+
+
+def write(root: Path, job_id: str) -> tuple[Path, Path]:
+    """Build the report and write it beside the job's artifacts; the HTML and Markdown paths."""
+    report = build(root, job_id)
+    result = JobPaths(root, job_id).result
+    artifacts = [Path(p) for p in (read_json(result)["artifacts"].values() if result.exists() else [])]
+    folder = artifacts[0].parent if artifacts else JobPaths(root, job_id).artifacts
+    make_dir(folder)
+    stem = f"{job_id}_report"
+    for kind, item in report.blocks:
+        if kind == "figure":
+            (folder / f"{stem}_{item.name}.png").write_bytes(item.png)
+    html_path, md_path = folder / f"{stem}.html", folder / f"{stem}.md"
+    write_text_atomic(html_path, to_html(report))
+    write_text_atomic(md_path, to_markdown(report, f"{stem}_"))
+    return html_path, md_path
+
