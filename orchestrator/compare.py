@@ -54,7 +54,8 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
     trials, result = view["trials"], view["result"] or {}
     best = trials["best"]
     config = read_json(JobPaths(root, index_row["job_id"]).config)
-    peaks = [job_view(root, j)["scheduler"] or {} for j in view["attempts"]]
+    peaks = [read_json(p.scheduler) if p.scheduler.exists() else {}
+             for p in (JobPaths(root, j) for j in view["attempts"])]
     rss = max((p.get("max_rss_bytes") or 0 for p in peaks), default=0)
     wall = sum(p.get("elapsed_s") or 0 for p in peaks)
     return {

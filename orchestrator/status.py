@@ -74,9 +74,10 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
     ok = [r for r in records if r["status"] == "ok"]
     best = min(ok, key=lambda r: (r["loss"], r["trial"])) if ok else None
     newest = attempts.newest(paths)
+    result = _read(paths.result)
     return {
         "job_id": job_id, "submission": submission, "scheduler": _read(paths.scheduler), "run": _read(paths.run),
-        "data": _read(paths.data_record), "result": _read(paths.result), "local": _read(paths.local_state),
+        "data": _read(paths.data_record), "result": result, "local": _read(paths.local_state),
         "trials": {"total": _total_trials(paths), "done": len(records), "failed": len(records) - len(ok),
                    "this_attempt": sum(1 for r in records if r["job_id"] == job_id),
                    "mean_duration_s": (sum(r["duration_s"] for r in records) / len(records)) if records else None,
@@ -84,7 +85,7 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
         "attempts": [p.job_id for p in attempts.chain(paths)] + _descendants(paths),
         "newest_attempt": newest.job_id, "synced_at": index.written_at(root),
         "paths": {"dir": str(paths.dir), "log": str(paths.log), "result": str(paths.result),
-                  "artifacts": (_read(paths.result) or {}).get("artifacts", {})},
+                  "artifacts": (result or {}).get("artifacts", {})},
     }
 
 
