@@ -37,7 +37,7 @@ from jobs import data
 from jobs.search import Outcome, TrialRunner, best_record, model_path, now, prune_models, run_search, start_worker
 from orchestrator.config import Config, config_hash, load_config
 from orchestrator.errors import OrchError
-from orchestrator.registry import JobPaths, make_dir, read_json, write_json_atomic
+from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_json_atomic
 
 EXIT_INTERRUPTED = 75
 
@@ -57,16 +57,11 @@ def threads_allocated() -> int:
     return int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or len(os.sched_getaffinity(0))
 
 
-def artifacts_dir(config: Config, paths: JobPaths) -> Path:
-    """``<output_folder>/<job_id>`` when the config names an output folder, else the job's ``artifacts/``."""
-    return config.output_folder / paths.job_id if config.output_folder else paths.artifacts
-
-
 def write_artifacts(config: Config, paths: JobPaths, records: list[dict[str, Any]], best: dict[str, Any],
                     final: dict[str, Any]) -> dict[str, str]:
     """Artifacts named ``<job_id>_<what>`` so a job finds them and they find their job; what
     ``save_outputs`` turns off is not written."""
-    out = artifacts_dir(config, paths)
+    out = artifacts_dir(paths, config.output_folder)
     make_dir(out)
     name = lambda what: out / f"{paths.job_id}_{what}"  # noqa: E731
     written: dict[str, str] = {}

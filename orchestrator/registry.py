@@ -234,6 +234,12 @@ class JobPaths:
         return self.dir / "artifacts"
 
 
+def artifacts_dir(paths: JobPaths, output_folder: str | Path | None) -> Path:
+    """Where a job's artifacts go: ``<output_folder>/<job_id>`` when the config names an output
+    folder, else the job's ``artifacts/``."""
+    return Path(output_folder) / paths.job_id if output_folder else paths.artifacts
+
+
 def jobs_dir(root: Path) -> Path:
     """The folder holding one directory per job."""
     return root / "jobs"

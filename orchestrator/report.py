@@ -19,7 +19,7 @@ from typing import Any
 from orchestrator import attempts, observations, plots
 from orchestrator.config import load_config
 from orchestrator.lineage import diff
-from orchestrator.registry import JobPaths, make_dir, read_json, write_text_atomic
+from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_text_atomic
 from orchestrator.status import duration, job_view
 
 MAXIMIZED = {"val_accuracy", "val_auc", "val_f1"}
@@ -240,9 +240,8 @@ def to_markdown(report: Report, image_prefix: str) -> str:
 def write(root: Path, job_id: str) -> tuple[Path, Path]:
     """Build the report and write it beside the job's artifacts; the HTML and Markdown paths."""
     report = build(root, job_id)
-    result = JobPaths(root, job_id).result
-    artifacts = [Path(p) for p in (read_json(result)["artifacts"].values() if result.exists() else [])]
-    folder = artifacts[0].parent if artifacts else JobPaths(root, job_id).artifacts
+    paths = JobPaths(root, job_id)
+    folder = artifacts_dir(paths, read_json(paths.config).get("output_folder"))
     make_dir(folder)
     stem = f"{job_id}_report"
     for kind, item in report.blocks:
