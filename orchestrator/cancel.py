@@ -15,6 +15,16 @@ from orchestrator.state import JobState
 from orchestrator.status import array_tasks
 
 
+def is_runner(pid: int, job_id: str) -> bool:
+    """Whether ``pid`` is the local runner of ``job_id`` (the registry is group-writable: never signal
+    a process on the word of a file alone)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"orchestrator.local" in argv and job_id.encode() in argv
+
+
 def cancel(root: Path, job_id: str) -> str:
     """Send the cancel; return what was done, in words."""
     validate_job_id(job_id)
@@ -35,5 +45,8 @@ def cancel(root: Path, job_id: str) -> str:
         raise InputError(f"job {job_id}", "the local runner is not running it")
     if local["host"] != socket.gethostname():
         raise InputError(f"job {job_id}", f"runs on {local['host']}; cancel it there")
-    os.kill(local["runner_pid"], signal.SIGTERM)
+    pid = int(local["runner_pid"])
+    if not is_runner(pid, paths.job_id):
+        raise InputError(f"job {job_id}", f"process {pid} is not its local runner (any more); nothing sent")
+    os.kill(pid, signal.SIGTERM)
     return f"stop sent to the local runner of {job_id} (pid {local['runner_pid']}); orch sync records it"

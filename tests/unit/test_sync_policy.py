@@ -157,3 +157,29 @@ def test_status_of_a_corrupt_entry_is_one_clear_error(tmp_path: Path, capsys: py
     bad.submission.write_text("{")
     assert main(["--registry", str(tmp_path), "status", "602"]) == 1
     assert capsys.readouterr().err.startswith(f"orch: error: {bad.submission}: not valid JSON")
+
+
+def test_cancel_signals_only_the_jobs_own_runner(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from orchestrator.cancel import cancel
+    from orchestrator.errors import InputError
+
+    job_id = "local-20261121T120000-abcdef"
+    paths = create_entry(tmp_path, job_id, {"submission.json": json.dumps({"scheduler": "local"})})
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "orchestrator.local", job_id])
+    try:
+        # argv of the stand-in runner carries the module name and job ID, as `python -m orchestrator.local` does
+        write_json_atomic(paths.local_state, {"host": socket.gethostname(), "runner_pid": bystander.pid})
+        with pytest.raises(InputError, match="is not its local runner"):
+            cancel(tmp_path, job_id)
+        assert bystander.poll() is None
+        write_json_atomic(paths.local_state, {"host": socket.gethostname(), "runner_pid": runner.pid})
+        assert "stop sent to the local runner" in cancel(tmp_path, job_id)
+        assert runner.wait(timeout=10) == -15
+    finally:
+        bystander.kill()
+        runner.kill()
