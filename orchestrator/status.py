@@ -118,7 +118,7 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
              f"{sub['scheduler']})"]
     if view["newest_attempt"] != view["job_id"]:
         lines.append(f"newer    this search continues in {view['newest_attempt']}: orch status {view['newest_attempt']}")
-    state = sched.get("state", "PENDING (not yet synced)")
+    state = sched.get("state", "unknown: orch sync has not seen this job yet")
     reason = sched.get("reason") or ""
     synced = view["synced_at"] if "recovery" not in sched else sched.get("changed_at")
     lines.append(f"state    {state}" + (f": {reason}" if reason else "")
