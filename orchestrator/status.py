@@ -121,9 +121,8 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     state = sched.get("state", "unknown: orch sync has not seen this job yet")
     reason = sched.get("reason") or ""
     synced = view["synced_at"] if "recovery" not in sched else sched.get("changed_at")
-    lines.append(f"state    {state}" + (f": {reason}" if reason else "")
-                 + f"  (scheduler state synced {ago(synced, now)}"
-                 + (f", from {sched['source']})" if sched.get("source") else ")"))
+    freshness = f"  (scheduler state synced {ago(synced, now)}, from {sched['source']})" if sched else ""
+    lines.append(f"state    {state}" + (f": {reason}" if reason else "") + freshness)
     if run.get("status") and run.get("status") != "completed":
         lines.append(f"job      {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))
     recovery = sched.get("recovery")
