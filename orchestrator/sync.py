@@ -133,8 +133,11 @@ def local_observation(paths: JobPaths) -> Observation:
             job_state = JobState.PREEMPTED
         else:
             job_state = JobState.FAILED
+        started, ended = state.get("started_at"), state.get("ended_at")
+        elapsed = ((datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
+                   if started and ended else None)
         return Observation(job_state, "" if code == 0 else f"exit code {code}", "local", code, None, rss,
-                           None, None, state.get("started_at"), state.get("ended_at"))
+                           elapsed, None, started, ended)
     if state.get("host") != socket.gethostname():
         return Observation(JobState.UNKNOWN, f"running on {state.get('host')}; cannot check from here", "local")
     try:

@@ -105,12 +105,16 @@ def test_overlapping_ticks_never_both_run(tmp_path: Path) -> None:
     ({"runner_pid": os.getpid()}, JobState.RUNNING),
 ])
 def test_local_jobs(local_state: dict, state: JobState, tmp_path: Path) -> None:
+    if "exit_code" in local_state:
+        local_state = {**local_state, "started_at": "2026-11-21T12:00:00+00:00", "ended_at": "2026-11-21T12:01:30+00:00"}
     import socket
 
     paths = JobPaths(tmp_path, "local-20261121T120000-abcdef")
     paths.dir.mkdir(parents=True)
     write_json_atomic(paths.local_state, {"host": socket.gethostname(), **local_state})
-    assert local_observation(paths).state is state
+    observed = local_observation(paths)
+    assert observed.state is state
+    assert observed.elapsed_s == (90 if "exit_code" in local_state else None)
 
 
 def test_calibration_scales_by_the_worst_recent_ratio() -> None:
