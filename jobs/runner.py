@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 
 from jobs import data
-from jobs.search import Outcome, TrialRunner, best_record, model_path, now, prune_models, run_search, start_worker
+from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run_search, start_worker
+from orchestrator.attempts import best_record
 from orchestrator.config import Config, config_hash, load_config
 from orchestrator.errors import OrchError
 from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_json_atomic
+from orchestrator.state import EXIT_INTERRUPTED
 
-EXIT_INTERRUPTED = 75
 
 
 def peaks() -> dict[str, float]:

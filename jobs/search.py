@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import math
 import os
 import re
 import signal
@@ -29,11 +28,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from orchestrator.config import Config
-from orchestrator.attempts import search_records
+from orchestrator.config import MAXIMIZED, Config
+from orchestrator.attempts import best_record, search_records
 from orchestrator.registry import JobPaths, append_json_line, read_json, write_json_atomic
 
-MAXIMIZED = {"val_accuracy", "val_auc", "val_f1"}
 
 
 @dataclass
@@ -219,12 +217,6 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner,
             if failures >= config.model.max_consecutive_failures:
                 return Outcome("failed", f"{failures} consecutive trials failed; last: {record['reason']}", records)
     return Outcome("completed", f"{total} trials", records)
-
-
-def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The ok trial with the lowest hyperopt loss (first one on ties)."""
-    ok = [r for r in records if r["status"] == "ok" and math.isfinite(r["loss"])]
-    return min(ok, key=lambda r: (r["loss"], r["trial"])) if ok else None
 
 
 def model_path(paths: JobPaths, record: dict[str, Any]) -> Path:

@@ -8,6 +8,7 @@ are the union along the chain.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -41,15 +42,22 @@ def children(paths: JobPaths) -> list[str]:
         return []
 
 
+def descendants(paths: JobPaths) -> list[str]:
+    """The attempts continuing this job, oldest first (following the newest child at each step)."""
+    found: list[str] = []
+    current = paths
+    while True:
+        kids = [k for k in children(current) if k not in found and k != paths.job_id]
+        if not kids:
+            return found
+        found.append(kids[-1])
+        current = JobPaths(paths.root, kids[-1])
+
+
 def newest(paths: JobPaths) -> JobPaths:
     """The latest attempt descending from this job (itself when none)."""
-    seen = {paths.job_id}
-    while True:
-        kids = [k for k in children(paths) if k not in seen]
-        if not kids:
-            return paths
-        paths = JobPaths(paths.root, kids[-1])
-        seen.add(paths.job_id)
+    later = descendants(paths)
+    return JobPaths(paths.root, later[-1]) if later else paths
 
 
 def mark_child(parent: JobPaths, child_id: str) -> None:
@@ -70,3 +78,9 @@ def search_records(paths: JobPaths) -> list[dict[str, Any]]:
                 continue
             seen.setdefault(record["trial"], record)
     return [seen[n] for n in sorted(seen)]
+
+
+def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ok trial with the lowest hyperopt loss (first one on ties); None when no trial is ok."""
+    ok = [r for r in records if r["status"] == "ok" and math.isfinite(r["loss"])]
+    return min(ok, key=lambda r: (r["loss"], r["trial"])) if ok else None

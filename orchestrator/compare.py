@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.errors import InputError
 from orchestrator.lineage import diff
 from orchestrator.registry import JobPaths, read_json
+from orchestrator.report import fmt, markdown_table
 from orchestrator.status import duration, job_rows, job_view
 
 GIB = 1024**3
@@ -83,22 +84,17 @@ def compare(root: Path, targets: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _cell(value: Any, digits: int = 4) -> str:
-    return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
-
-
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [[r["version"], " → ".join(r["job_ids"]), f"{r['trials_done']}/{r['trials_total']}",
              f"{r['best_trial']}/{r['trials_total']}" if r["best_trial"] else "–",
              f"{r['objective_name']} {r['objective']:.4f}" if r["objective"] is not None else "–",
-             _cell(r["val_accuracy"]), _cell(r["test_f1"]), _cell(r["test_auc"]),
+             fmt(r["val_accuracy"]), fmt(r["test_f1"]), fmt(r["test_auc"]),
              f"{r['max_rss_gb']:.2f} GB" if r["max_rss_gb"] else "–",
              duration(r["wall_s"]) if r["wall_s"] else "–", "; ".join(r["changes"]) or "–"] for r in rows]
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
-    cells = lambda row: "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"  # noqa: E731
-    return "\n".join([cells(COLUMNS), "|" + "---|" * len(COLUMNS), *map(cells, table_rows(rows))]) + "\n"
+    return markdown_table(COLUMNS, table_rows(rows)) + "\n"
 
 
 def to_html(rows: list[dict[str, Any]]) -> str:

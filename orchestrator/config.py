@@ -25,6 +25,7 @@ PLANES = ("U", "V", "X")
 TASKS = {"mt_identifier": ("metadata", 2)}  # task → default label (array, column): is_main_track
 MODEL_NAMES = ("hyperopt_simple_cnn",)
 OBJECTIVES = ("val_loss", "val_accuracy", "val_auc", "val_f1")
+MAXIMIZED = frozenset({"val_accuracy", "val_auc", "val_f1"})  # objectives where higher is better
 MONITORS = ("val_loss", "val_accuracy", "val_auc")
 NORMALIZATIONS = ("none", "max", "standardize")
 SAVE_KEYS = ("save_model", "save_history", "save_predictions", "save_confusion_matrix",

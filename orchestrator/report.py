@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import attempts, observations, plots
-from orchestrator.config import load_config
+from orchestrator.config import MAXIMIZED, load_config
 from orchestrator.lineage import diff
 from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_text_atomic
 from orchestrator.status import duration, job_view
 
-MAXIMIZED = {"val_accuracy", "val_auc", "val_f1"}
 GIB = 1024**3
 
 
@@ -219,6 +218,11 @@ def to_html(report: Report) -> str:
     return "\n".join(out)
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    cells = lambda row: "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"  # noqa: E731
+    return "\n".join([cells(header), "|" + "---|" * len(header), *map(cells, rows)])
+
+
 def to_markdown(report: Report, image_prefix: str) -> str:
     """Markdown; figure ``name`` is linked as ``<image_prefix><name>.png``."""
     out = [f"# {report.title}", ""]
@@ -230,8 +234,7 @@ def to_markdown(report: Report, image_prefix: str) -> str:
         elif kind == "ul":
             out += [f"- {x}" for x in item] + [""]
         elif kind == "table":
-            cells = lambda row: "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"  # noqa: E731
-            out += [cells(item.header), "|" + "---|" * len(item.header), *map(cells, item.rows), ""]
+            out += [markdown_table(item.header, item.rows), ""]
         else:
             out += [f"![{item.title}]({image_prefix}{item.name}.png)", ""]
     return "\n".join(out)

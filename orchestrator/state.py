@@ -5,6 +5,9 @@ from __future__ import annotations
 from enum import Enum
 
 
+EXIT_INTERRUPTED = 75  # a job stopped by a signal after saving its state (EX_TEMPFAIL): resumable
+
+
 class JobState(str, Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"

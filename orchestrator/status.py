@@ -72,7 +72,7 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
         raise InputError(f"job {job_id}", f"not in the registry at {root} (is --registry or ORCH_REGISTRY right?)")
     records = attempts.search_records(paths)
     ok = [r for r in records if r["status"] == "ok"]
-    best = min(ok, key=lambda r: (r["loss"], r["trial"])) if ok else None
+    best = attempts.best_record(records)
     newest = attempts.newest(paths)
     result = _read(paths.result)
     return {
@@ -82,7 +82,7 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
                    "this_attempt": sum(1 for r in records if r["job_id"] == job_id),
                    "mean_duration_s": (sum(r["duration_s"] for r in records) / len(records)) if records else None,
                    "best": best, "last": records[-1] if records else None},
-        "attempts": [p.job_id for p in attempts.chain(paths)] + _descendants(paths),
+        "attempts": [p.job_id for p in attempts.chain(paths)] + attempts.descendants(paths),
         "newest_attempt": newest.job_id, "synced_at": index.written_at(root),
         "paths": {"dir": str(paths.dir), "log": str(paths.log), "result": str(paths.result),
                   "artifacts": (result or {}).get("artifacts", {})},
@@ -92,16 +92,6 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
 def _total_trials(paths: JobPaths) -> int | None:
     config = _read(paths.config)
     return (config or {}).get("model_parameters", {}).get("hp_max_evals")
-
-
-def _descendants(paths: JobPaths) -> list[str]:
-    found, current = [], paths
-    while True:
-        kids = [k for k in attempts.children(current) if k not in found]
-        if not kids:
-            return found
-        found.append(kids[-1])
-        current = JobPaths(paths.root, kids[-1])
 
 
 def progress_bar(done: int, total: int, width: int = 20) -> str:

@@ -26,10 +26,9 @@ from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
 from orchestrator.registry import JobPaths, jobs_dir, make_dir, read_json, validate_job_id, write_json_atomic
 from orchestrator.site import load_profile
-from orchestrator.state import JobState, from_slurm
+from orchestrator.state import EXIT_INTERRUPTED, JobState, from_slurm
 
 GRACE_S = 900  # a job may be invisible to sacct this long before its own records may settle it
-EXIT_INTERRUPTED = 75  # jobs/runner.py: stopped by a signal, state saved
 
 
 @dataclass

@@ -58,7 +58,7 @@ def test_report_content_equals_the_registry(lineage: tuple[Path, list[str]], cap
     assert "<script src" not in page and "http" not in page.replace("http-equiv", "")  # nothing fetched
     trials = [json.loads(line) for line in JobPaths(root, job).trials.read_text().splitlines()]
     best = min(trials, key=lambda r: r["loss"])
-    assert f"best result found" in page and f"(trial {best['trial'] + 1}/3)" in page
+    assert "best result found" in page and f"(trial {best['trial'] + 1}/3)" in page
     for r in trials:
         assert f"<td>{r['objective']:.4f}</td>" in page
     test = result["test"]

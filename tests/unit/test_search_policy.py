@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from jobs.search import Suggester, best_record, run_search
-from orchestrator.attempts import search_records
+from jobs.search import Suggester, run_search
+from orchestrator.attempts import best_record, search_records
 from orchestrator.config import load_config
 from orchestrator.registry import JobPaths, append_json_line, create_entry
 from tests.conftest import v4_config
