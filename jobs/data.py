@@ -16,6 +16,9 @@ A file that is bad at run time follows ``dataset_parameters.bad_files`` and is c
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +29,7 @@ import numpy as np
 from orchestrator.config import Config
 from orchestrator.errors import InputError
 from orchestrator.npz import BadFile, read_arrays, read_headers
-from orchestrator.registry import read_json, write_json_atomic
+from orchestrator.registry import make_dir, read_json, write_json_atomic
 from orchestrator.scan import find_files, label_column
 
 SPLITS = ("train", "val", "test")
@@ -180,14 +183,36 @@ def write_npy(path: Path, source: np.ndarray, index: np.ndarray) -> None:
 
 
 def prepare(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[str, Any]:
-    """Build the split cache once per job (reused on requeue when the config is the same); return
-    the data record."""
+    """Build the split cache once per search (reused by every worker and attempt when the config is
+    the same); return the data record. The cache is built in a folder of this process's own and
+    renamed into place whole; when two workers build it at once, the first rename wins and the
+    other's copy is removed."""
     marker = cache / "ready.json"
     if marker.exists():
         record = read_json(marker)
         if record.get("config_sha256") == config_sha256:
             return record
-    cache.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(cache)  # a cache of another config (the frozen config never changes in a search)
+    elif cache.exists():
+        shutil.rmtree(cache)  # left half-written by a version of orch that built it in place
+    building = cache.with_name(f".{cache.name}.{os.getpid()}.{secrets.token_hex(3)}")
+    make_dir(building)
+    try:
+        record = build(config, plane, building, config_sha256)
+        try:
+            os.rename(building, cache)
+        except OSError:  # another worker's cache is in place: use it
+            shutil.rmtree(building, ignore_errors=True)
+            return read_json(marker)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return record
+
+
+def build(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[str, Any]:
+    """Load, split, balance and write the splits into ``cache``; the data record (also ``ready.json``)."""
+    marker = cache / "ready.json"
     started = time.monotonic()
     loaded = load(config, plane)
     load_s = time.monotonic() - started

@@ -1,8 +1,10 @@
-"""The job process: ``python -m jobs.<task> --config FROZEN.json --job-dir REGISTRY/jobs/<job_id>``.
+"""The job process (one worker of a search): ``python -m jobs.<task> --config FROZEN.json --job-dir REGISTRY/jobs/<job_id>``.
 
-Order of work: record the run (``run.json``), prepare the data cache once
-(``data.json``), run the missing trials (``jobs.search``), evaluate the best
-trial's saved model on the test split, write the artifacts and ``result.json``.
+Order of work: record the run (``run.json``), prepare the search's data cache once
+(``data.json``), take and run trials until every trial of the search is recorded
+(``jobs.search``); then the worker that claims the final step (exactly one per search,
+``orchestrator.claims``) evaluates the best trial's saved model on the test split and
+writes the artifacts and ``result.json``.
 
 The final evaluation reuses the best trial's model (with its restored best
 weights) rather than retraining: it is exactly the model whose validation score
@@ -34,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from jobs import data
+from jobs.coordination import Coordinator, Heartbeat
 from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run_search, start_worker
 from orchestrator.attempts import best_record
 from orchestrator.config import Config, config_hash, load_config
@@ -58,8 +61,8 @@ def threads_allocated() -> int:
     return int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or len(os.sched_getaffinity(0))
 
 
-def write_artifacts(config: Config, paths: JobPaths, records: list[dict[str, Any]], best: dict[str, Any],
-                    final: dict[str, Any]) -> dict[str, str]:
+def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[dict[str, Any]],
+                    best: dict[str, Any], final: dict[str, Any]) -> dict[str, str]:
     """Artifacts named ``<job_id>_<what>`` so a job finds them and they find their job; what
     ``save_outputs`` turns off is not written."""
     out = artifacts_dir(paths, config.output_folder)
@@ -81,7 +84,7 @@ def write_artifacts(config: Config, paths: JobPaths, records: list[dict[str, Any
     scores = paths.dir / "final_scores.npz"
     if save["save_predictions"]:
         with np.load(scores) as z:
-            meta = np.load(paths.cache / "test_metadata.npy")
+            meta = np.load(cache / "test_metadata.npy")
             np.savez(name("test_predictions.npz"), labels=z["labels"], scores=z["scores"], metadata=meta)
         written["predictions"] = str(name("test_predictions.npz"))
     scores.unlink(missing_ok=True)
@@ -114,14 +117,17 @@ def run_job(config_file: Path, job_dir: Path) -> int:
         raise OrchError(f"{config_file}: a job trains one plane; got {list(config.planes)}")
     plane = config.planes[0]
     threads = threads_allocated()
-    run: dict[str, Any] = {"job_id": paths.job_id, "host": socket.gethostname(), "pid": os.getpid(),
-                           "started_at": now(), "status": "running", "threads": threads, "plane": plane,
-                           "python": sys.executable}
+    coordinator = Coordinator(paths, config.model.hp_max_evals, config.resources.heartbeat_limit_s)
+    run: dict[str, Any] = {"job_id": paths.job_id, "search_id": coordinator.search.job_id,
+                           "host": socket.gethostname(), "pid": os.getpid(), "started_at": now(),
+                           "status": "running", "threads": threads, "plane": plane, "python": sys.executable}
     previous = read_json(paths.run) if paths.run.exists() else None
     if previous:
         run["restarts"] = previous.get("restarts", 0) + 1
     write_json_atomic(paths.run, run)
-    log(f"job {paths.job_id}: {config.label}, plane {plane}, {threads} threads")
+    log(f"job {paths.job_id}: {config.label}, plane {plane}, {threads} threads, search {coordinator.search.job_id}")
+    if coordinator.finished(coordinator.snapshot()) and not coordinator.final_open():
+        return end_run(paths, run, "completed", "nothing left: every trial is recorded and the final step is taken")
 
     runner = TrialRunner(config, paths, threads)
     received: list[int] = []
@@ -136,52 +142,67 @@ def run_job(config_file: Path, job_dir: Path) -> int:
 
     timings: dict[str, float] = {}
     started = time.monotonic()
-    record = data.prepare(config, plane, paths.cache, config_hash(read_json(config_file)))
+    cache = coordinator.search.cache
+    record = data.prepare(config, plane, cache, config_hash(read_json(config_file)))
     write_json_atomic(paths.data_record, record)
     timings["load_s"] = round(time.monotonic() - started, 2)
     splits = record["splits"]
     log("data: " + ", ".join(f"{k} {v['samples']} ({v['positives']} positive)" for k, v in splits.items()))
 
     started = time.monotonic()
-    outcome: Outcome = run_search(config, paths, runner, log)
+    outcome: Outcome = run_search(config, paths, runner, coordinator, log)
     timings["trials_s"] = round(time.monotonic() - started, 2)
     prune_models(paths, outcome.records)
     if outcome.status != "completed":
-        write_json_atomic(paths.run, {**run, "status": outcome.status, "reason": outcome.reason, "ended_at": now(),
-                                      **peaks()})
-        log(f"{outcome.status}: {outcome.reason}")
+        code = end_run(paths, run, outcome.status, outcome.reason)
         if outcome.status == "interrupted" and received == [signal.SIGUSR1] and "SLURM_JOB_ID" in os.environ:
             log("state saved; waiting for the scheduler to end the job at its time limit")
             while received == [signal.SIGUSR1]:
                 signal.pause()
-        return EXIT_INTERRUPTED if outcome.status == "interrupted" else 1
-
+        return code
     best = best_record(outcome.records)
     if best is None:
-        reason = "no trial finished ok"
-        write_json_atomic(paths.run, {**run, "status": "failed", "reason": reason, "ended_at": now(), **peaks()})
-        log(f"failed: {reason}")
-        return 1
-    started = time.monotonic()
-    final = evaluate(paths, model_path(paths, best), threads)
-    artifacts = write_artifacts(config, paths, outcome.records, best, final)
-    timings["final_s"] = round(time.monotonic() - started, 2)
-    ok = [r for r in outcome.records if r["status"] == "ok"]
-    result = {
+        return end_run(paths, run, "failed", "no trial finished ok")
+    final_claim = coordinator.take_final(now())
+    if final_claim is None:
+        return end_run(paths, run, "completed", "every trial is recorded; another worker runs the final step")
+    with Heartbeat(final_claim, min(10.0, config.resources.heartbeat_limit_s / 10), lambda: None):
+        started = time.monotonic()
+        final = evaluate(paths, model_path(paths, best), threads)
+        artifacts = write_artifacts(config, paths, cache, outcome.records, best, final)
+        timings["final_s"] = round(time.monotonic() - started, 2)
+        result = final_result(config, paths, plane, outcome.records, best, final, artifacts, timings)
+        result["search_id"] = coordinator.search.job_id
+        write_json_atomic(paths.result, result)
+    shutil.rmtree(cache, ignore_errors=True)
+    t = result["test"]
+    log(f"completed: best trial {best['trial'] + 1}/{len(outcome.records)}, test accuracy {t['accuracy']:.4f} "
+        f"F1 {t['f1']:.4f} AUC {t['auc']:.4f}; result {paths.result}")
+    return end_run(paths, run, "completed", "")
+
+
+def end_run(paths: JobPaths, run: dict[str, Any], status: str, reason: str) -> int:
+    """Record how this job ended in ``run.json`` and log it; the job's exit code."""
+    write_json_atomic(paths.run, {**run, "status": status, **({"reason": reason} if reason else {}),
+                                  "ended_at": now(), **peaks()})
+    if reason:
+        log(f"{status}: {reason}")
+    return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(status, 1)
+
+
+def final_result(config: Config, paths: JobPaths, plane: str, records: list[dict[str, Any]], best: dict[str, Any],
+                 final: dict[str, Any], artifacts: dict[str, str], timings: dict[str, float]) -> dict[str, Any]:
+    """The content of ``result.json``."""
+    ok = [r for r in records if r["status"] == "ok"]
+    return {
         "job_id": paths.job_id, "config": config.label, "plane": plane, "completed_at": now(),
-        "objective_name": config.model.objective, "trials_total": len(outcome.records), "trials_ok": len(ok),
+        "objective_name": config.model.objective, "trials_total": len(records), "trials_ok": len(ok),
         "best_trial": best["trial"], "best_job_id": best["job_id"], "best_params": best["params"],
         "best_objective": best["objective"], "validation": best["metrics"], "test": final["test"],
         "final_model": "reused: the best trial's saved model (restored best weights), not retrained",
         "artifacts": artifacts, "timings": timings,
+        "workers": sorted({r["job_id"] for r in records}),
     }
-    write_json_atomic(paths.result, result)
-    shutil.rmtree(paths.cache, ignore_errors=True)
-    write_json_atomic(paths.run, {**run, "status": "completed", "ended_at": now(), **peaks()})
-    t = result["test"]
-    log(f"completed: best trial {best['trial'] + 1}/{len(outcome.records)}, test accuracy {t['accuracy']:.4f} "
-        f"F1 {t['f1']:.4f} AUC {t['auc']:.4f}; result {paths.result}")
-    return 0
 
 
 def main(task: str, argv: list[str] | None = None) -> int:

@@ -1,13 +1,14 @@
-"""The trial loop: hyperopt TPE, one process per trial, every finished trial in the registry.
+"""The trial loop of one worker: claim a trial, propose its point, run it in its own process, record it.
 
-History lives only in trial records (``trials.jsonl`` of this job and of the
-attempts it continues), so a job killed at any moment loses no finished trial:
-on start the hyperopt history is rebuilt from the records and only the missing
-trials run, ``hp_max_evals`` being the total. Trial ``n`` is suggested with the
-seed ``(random_seed, n)``, so the same seed and the same history give the same
-next point, and a trial cut off mid-way is run again with the same point.
+History lives only in trial records (``trials.jsonl`` of every worker and attempt
+of the search), so a job killed at any moment loses no finished trial, and the
+search runs ``hp_max_evals`` trials in total whatever the number of workers:
+each trial number is claimed by one worker at a time (``jobs.coordination``).
+Trial ``n`` is proposed with the seed ``(random_seed, n)`` from the history as it
+is right before the proposal (``jobs.suggester``); a trial taken over from a dead
+worker keeps the point that worker had proposed.
 
-This module imports hyperopt (through ``orchestrator.space``) and numpy, never
+This module imports hyperopt (through ``jobs.suggester``) and numpy, never
 Keras: trials run in child processes (``jobs.worker``), so memory that Keras
 accumulates dies with each trial.
 """
@@ -28,15 +29,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from jobs.coordination import Coordinator, Heartbeat, Snapshot
+from jobs.suggester import Suggester
+from orchestrator.attempts import best_record
+from orchestrator.claims import Claim
 from orchestrator.config import MAXIMIZED, Config
-from orchestrator.attempts import best_record, search_records
-from orchestrator.registry import JobPaths, append_json_line, read_json, write_json_atomic
+from orchestrator.registry import JobPaths, append_json_line, make_dir, read_json, write_json_atomic
 
 
 
 @dataclass
 class Outcome:
-    """How a search ended: "completed", "failed" (too many consecutive failures) or "interrupted"."""
+    """How a worker's part of the search ended: "completed" (every trial of the search recorded),
+    "failed" (too many consecutive failures) or "interrupted"."""
 
     status: str
     reason: str
@@ -50,44 +55,6 @@ def now() -> str:
 def loss_of(objective: str, value: float) -> float:
     """What hyperopt minimizes for an objective (accuracy-like objectives are negated)."""
     return -value if objective in MAXIMIZED else value
-
-
-class Suggester:
-    """hyperopt TPE driven one trial at a time over a history rebuilt from records."""
-
-    def __init__(self, config: Config) -> None:
-        from hyperopt import Trials, base
-
-        self.space = config.model.space
-        self.expr = self.space.to_hyperopt()
-        self.domain = base.Domain(lambda _: 0.0, self.expr)
-        self.trials = Trials()
-        self.seed = config.dataset.random_seed
-
-    def add(self, record: dict[str, Any]) -> None:
-        """Put one finished trial into the history."""
-        from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK
-
-        tid = record["trial"]
-        vals = {k: [v] for k, v in record["vals"].items()}
-        result = ({"status": STATUS_OK, "loss": record["loss"]} if record["status"] == "ok"
-                  else {"status": STATUS_FAIL})
-        misc = {"tid": tid, "cmd": self.domain.cmd, "workdir": None, "idxs": {k: [tid] for k in vals},
-                "vals": vals}
-        [doc] = self.trials.new_trial_docs([tid], [None], [result], [misc])
-        doc["state"] = JOB_STATE_DONE
-        self.trials.insert_trial_docs([doc])
-        self.trials.refresh()
-
-    def suggest(self, tid: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The raw hyperopt values (choice indices) and the plain params of trial ``tid``."""
-        from hyperopt import space_eval, tpe
-
-        if not self.space.params:
-            return {}, {}
-        doc = tpe.suggest([tid], self.domain, self.trials, seed=self.seed * 100_003 + tid)[0]
-        vals = {k: v[0].item() for k, v in doc["misc"]["vals"].items() if v}
-        return vals, self.space.plain(space_eval(self.expr, vals))
 
 
 # TensorFlow's C++ start-up lines, printed by every trial process before logging is set up
@@ -129,15 +96,17 @@ class TrialRunner:
                     "ORCH_THREADS": str(threads)}
         self.child: subprocess.Popen[bytes] | None = None
         self.stop_requested = False
+        self.aborted = False
 
     def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
-        """The trial's record, or None when it was cut off by a stop request."""
+        """The trial's record, or None when it was cut off (a stop request, or ``abort``)."""
         folder = self.paths.trial_dir(tid)
-        folder.mkdir(parents=True, exist_ok=True)
+        make_dir(folder)
         (folder / "result.json").unlink(missing_ok=True)
         point = {**self.config.model.space.fixed(), "batch_size": self.config.model.batch_size, **params}
-        write_json_atomic(folder / "request.json", {"trial": tid, "point": point,
+        write_json_atomic(folder / "request.json", {"trial": tid, "point": point, "vals": vals, "params": params,
                                                     "seed": self.config.dataset.random_seed + tid})
+        self.aborted = False
         started, started_at = time.monotonic(), now()
         self.child = start_worker(["trial", str(self.paths.dir), str(tid)], self.env)
         _, status, usage = os.wait4(self.child.pid, 0)
@@ -157,7 +126,7 @@ class TrialRunner:
             record.update({k: result.get(k) for k in ("metrics", "epochs_run", "best_epoch", "train_val_gap",
                                                       "steps_per_epoch")})
             return record
-        if code < 0 and self.stop_requested:
+        if code < 0 and (self.stop_requested or self.aborted):
             return None
         killed = code == -signal.SIGKILL  # the kernel's OOM killer, or the scheduler enforcing a limit
         record.update(status="failed", reason=describe_exit(code), failure="resource" if killed else "program")
@@ -166,6 +135,11 @@ class TrialRunner:
     def stop(self) -> None:
         """Ask the search to stop, and terminate the running trial, if any."""
         self.stop_requested = True
+        self.abort()
+
+    def abort(self) -> None:
+        """Terminate the running trial, if any, without recording it (its claim was taken over)."""
+        self.aborted = True
         if self.child is not None and self.child.poll() is None:
             self.child.terminate()
 
@@ -179,44 +153,87 @@ def describe_exit(code: int) -> str:
     return f"trial process exited with code {code}; see the job log"
 
 
-def run_search(config: Config, paths: JobPaths, runner: TrialRunner,
+def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator: Coordinator,
                log: Callable[[str], None] = print) -> Outcome:
-    """Run the missing trials of the search; stop early on a stop request or too many failures."""
-    records = search_records(paths)
-    suggester = Suggester(config)
-    for record in records:
-        suggester.add(record)
+    """Take and run trials until every trial of the search is recorded; stop early on a stop request
+    or after ``max_consecutive_failures`` failures of this worker in a row."""
     total = config.model.hp_max_evals
-    if records:
-        log(f"resuming: {len(records)} of {total} trials already recorded")
-    failures = 0
-    for record in reversed(records):
-        if record["status"] == "ok":
-            break
-        failures += 1
-    while len(records) < total:
+    view = coordinator.snapshot()
+    if view.records:
+        log(f"resuming: {len(view.records)} of {total} trials already recorded")
+    failures = _trailing_failures([r for r in view.records.values() if r["job_id"] in coordinator.mine])
+    poll_s = min(10.0, max(0.5, config.resources.heartbeat_limit_s / 10))
+    while True:
         if runner.stop_requested:
-            return Outcome("interrupted", f"stop requested after {len(records)} of {total} trials", records)
-        done = {r["trial"] for r in records}
-        tid = next(n for n in range(total + 1) if n not in done)  # the first trial number not yet recorded
-        vals, params = suggester.suggest(tid)
-        log(f"trial {tid + 1}/{total}: {json.dumps(params, sort_keys=True)}")
-        record = runner.run(tid, vals, params)
+            return Outcome("interrupted", f"stop requested after {len(view.records)} of {total} trials",
+                           ordered(view))
+        taken = coordinator.take(now())
+        if taken is None:
+            view = coordinator.snapshot()
+            if coordinator.finished(view):
+                return Outcome("completed", f"{total} trials", ordered(view))
+            time.sleep(poll_s)  # trials still run elsewhere: wait, to take over any whose worker dies
+            continue
+        claim, previous = taken
+        record = run_claimed(config, runner, coordinator, claim, previous, poll_s, log)
+        view = coordinator.snapshot()
         if record is None:
-            return Outcome("interrupted", f"stopped during trial {tid + 1}; it will run again on resume", records)
-        append_json_line(paths.trials, record)
-        records = sorted([*records, record], key=lambda r: r["trial"])
-        suggester.add(record)
+            if runner.stop_requested:
+                coordinator.release(claim, now())
+                return Outcome("interrupted", f"stopped during trial {claim.trial + 1}; it will run again",
+                               ordered(view))
+            log(f"trial {claim.trial + 1}/{total} was taken over by another worker; its run here is dropped")
+            continue
         if record["status"] == "ok":
             failures = 0
-            log(f"trial {tid + 1}/{total}: {config.model.objective} {record['objective']:.4f} "
-                f"({record['duration_s']:.0f} s, peak {record['peak_rss_mb']:.0f} MB)")
         else:
             failures += 1
-            log(f"trial {tid + 1}/{total} failed: {record['reason']}")
             if failures >= config.model.max_consecutive_failures:
-                return Outcome("failed", f"{failures} consecutive trials failed; last: {record['reason']}", records)
-    return Outcome("completed", f"{total} trials", records)
+                return Outcome("failed", f"{failures} consecutive trials failed; last: {record['reason']}",
+                               ordered(view))
+
+
+def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, claim: Claim,
+                previous: dict[str, Any] | None, beat_s: float, log: Callable[[str], None]) -> dict[str, Any] | None:
+    """Propose (or keep the taken-over point), run and record the claimed trial; its record, or None
+    when it was cut off."""
+    tid, total = claim.trial, config.model.hp_max_evals
+    with Heartbeat(claim, beat_s, runner.abort) as heartbeat:
+        if previous is not None:
+            vals, params = previous["vals"], previous["params"]
+            log(f"trial {tid + 1}/{total}: taken over, same point: {json.dumps(params, sort_keys=True)}")
+        else:
+            view = coordinator.snapshot()
+            suggester = Suggester(config)
+            suggester.add_all(list(view.records.values()))
+            vals, params = suggester.suggest(tid, coordinator.pending(view))
+            log(f"trial {tid + 1}/{total}: {json.dumps(params, sort_keys=True)}")
+        record = None if heartbeat.lost else runner.run(tid, vals, params)
+        if record is None:
+            return None
+        record["claim_generation"] = claim.generation
+        append_json_line(runner.paths.trials, record)
+    if record["status"] == "ok":
+        log(f"trial {tid + 1}/{total}: {config.model.objective} {record['objective']:.4f} "
+            f"({record['duration_s']:.0f} s, peak {record['peak_rss_mb']:.0f} MB)")
+    else:
+        log(f"trial {tid + 1}/{total} failed: {record['reason']}")
+    return record
+
+
+def ordered(view: Snapshot) -> list[dict[str, Any]]:
+    """The snapshot's records by trial number."""
+    return [view.records[n] for n in sorted(view.records)]
+
+
+def _trailing_failures(records: list[dict[str, Any]]) -> int:
+    """How many of this worker's latest records, in the order they ended, are failures."""
+    count = 0
+    for record in sorted(records, key=lambda r: (r.get("ended_at") or "", r["trial"]), reverse=True):
+        if record["status"] == "ok":
+            break
+        count += 1
+    return count
 
 
 def model_path(paths: JobPaths, record: dict[str, Any]) -> Path:

@@ -1,6 +1,6 @@
 """One trial (or the final test evaluation) in its own process: ``python -m jobs.worker MODE JOB_DIR N``.
 
-``trial``: read ``trials/N/request.json``, map the cached train/val splits, build
+``trial``: read ``trials/N/request.json``, map the search's cached train/val splits, build
 and fit the model, write ``history.json``, ``model.keras`` and ``result.json``
 (status ``ok`` with validation metrics, or ``failed`` with the reason, e.g. a NaN
 loss). ``final`` (N is then a model file): load that model, predict the test split,
@@ -22,6 +22,7 @@ import numpy as np
 
 from jobs.data import open_split
 from jobs.metrics import classification, roc_curve
+from orchestrator.attempts import search_of
 from orchestrator.config import Config, load_config
 from orchestrator.registry import JobPaths, read_json, write_json_atomic
 
@@ -105,8 +106,9 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
     request = read_json(folder / "request.json")
     point = request["point"]
     keras.utils.set_random_seed(request["seed"])
-    x_train, y_train = open_split(paths.cache, "train")
-    x_val, y_val = open_split(paths.cache, "val")
+    cache = search_of(paths).cache
+    x_train, y_train = open_split(cache, "train")
+    x_val, y_val = open_split(cache, "val")
     m = config.model
     model = build_model(point, m.input_shape, math.ceil(len(y_train) / point["batch_size"]))
     logger = epoch_logger(tid, m.epochs)
@@ -142,7 +144,7 @@ def run_final(paths: JobPaths, config: Config, model_file: Path) -> dict[str, An
     import keras
 
     model = keras.models.load_model(model_file)
-    x_test, y_test = open_split(paths.cache, "test")
+    x_test, y_test = open_split(search_of(paths).cache, "test")
     scores = model.predict(x_test, batch_size=config.model.batch_size, verbose=0).ravel()
     labels = np.asarray(y_test)
     np.savez(paths.dir / "final_scores.npz", labels=labels, scores=scores.astype(np.float32))

@@ -1,9 +1,11 @@
-"""The attempts of one search: a job and the jobs that continue it after OOM, timeout or preemption.
+"""The jobs of one search: its workers, and the attempts that continue a job after OOM, timeout or preemption.
 
 An attempt names its parent in ``submission.json`` (``parent_job_id``); the parent
 learns of it through a marker file ``children/<child_id>`` created when the child
-is submitted. Trial records stay in the attempt that ran them; the search's records
-are the union along the chain.
+is submitted. A search is keyed by its first job (one worker) or by its array's job ID
+(``resources.workers`` > 1: the search entry lists its worker tasks). Its members are
+every worker and every attempt continuing one. Trial records stay in the member that
+ran them; the search's records are the union over its members, one per trial number.
 """
 
 from __future__ import annotations
@@ -66,18 +68,68 @@ def mark_child(parent: JobPaths, child_id: str) -> None:
     Path(parent.children / validate_job_id(child_id)).touch()
 
 
-def search_records(paths: JobPaths) -> list[dict[str, Any]]:
-    """Trial records of the search up to this attempt, by trial number; a trial recorded twice keeps
-    its first record. Trials an earlier attempt lost to its resources (``failure: "resource"``, e.g.
-    killed for memory) are left out: they say nothing about their parameters, so this attempt runs
-    them again."""
+def search_id(paths: JobPaths) -> str:
+    """The ID of the search ``paths`` belongs to: its submission's ``search_id`` (a worker, or an
+    attempt continuing one), else the first attempt of its chain."""
+    if paths.submission.exists():
+        declared = read_json(paths.submission).get("search_id")
+        if declared:
+            return validate_job_id(declared)
+    return chain(paths)[0].job_id
+
+
+def search_of(paths: JobPaths) -> JobPaths:
+    """The search's entry: where its claims, shared data cache and list of workers live."""
+    return JobPaths(paths.root, search_id(paths))
+
+
+def workers(search: JobPaths) -> list[str]:
+    """The worker tasks of a search (the search's own job when it has one worker)."""
+    if not search.submission.exists():
+        return [search.job_id]
+    return [validate_job_id(w) for w in read_json(search.submission).get("worker_ids") or [search.job_id]]
+
+
+def is_search_entry(paths: JobPaths) -> bool:
+    """Whether ``paths`` is the entry of a search of several workers (not a job of its own)."""
+    return paths.submission.exists() and bool(read_json(paths.submission).get("worker_ids"))
+
+
+def members(search: JobPaths) -> list[JobPaths]:
+    """Every job of the search: each worker, then the attempts continuing it."""
+    found = []
+    for worker in workers(search):
+        first = JobPaths(search.root, worker)
+        found += [first, *(JobPaths(search.root, j) for j in descendants(first))]
+    return found
+
+
+def counting(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per trial number, by trial number: the one of the newest claim generation (a trial
+    run again after its claim was taken over), the first one written among equals."""
     seen: dict[int, dict[str, Any]] = {}
-    for attempt in chain(paths):
-        for record in read_json_lines(attempt.trials):
-            if record.get("failure") == "resource" and record["job_id"] != paths.job_id:
-                continue
-            seen.setdefault(record["trial"], record)
+    for record in records:
+        kept = seen.get(record["trial"])
+        if kept is None or record.get("claim_generation", 0) > kept.get("claim_generation", 0):
+            seen[record["trial"]] = record
     return [seen[n] for n in sorted(seen)]
+
+
+def members_with(paths: JobPaths) -> list[JobPaths]:
+    """The members of the search of ``paths``, and ``paths`` with the attempts it continues in any case
+    (an entry that its parent does not list, such as one made by hand, still sees its own records)."""
+    found = members(search_of(paths))
+    return found + [p for p in chain(paths) if p not in found]
+
+
+def search_records(paths: JobPaths) -> list[dict[str, Any]]:
+    """Trial records of the search ``paths`` belongs to (all its workers and attempts), one per trial."""
+    return counting([r for member in members_with(paths) for r in read_json_lines(member.trials)])
+
+
+def search_result(search: JobPaths) -> JobPaths | None:
+    """The member that wrote the search's ``result.json`` (there is one once the final step ran)."""
+    return next((m for m in members(search) if m.result.exists()), None)
 
 
 def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:

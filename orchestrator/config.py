@@ -9,6 +9,7 @@ verbatim and shown, never interpreted.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -27,6 +28,8 @@ MODEL_NAMES = ("hyperopt_simple_cnn",)
 OBJECTIVES = ("val_loss", "val_accuracy", "val_auc", "val_f1")
 MAXIMIZED = frozenset({"val_accuracy", "val_auc", "val_f1"})  # objectives where higher is better
 MONITORS = ("val_loss", "val_accuracy", "val_auc")
+DEFAULT_STARTUP_TRIALS = 20  # hyperopt's own default
+DEFAULT_HEARTBEAT_LIMIT_S = 300.0
 NORMALIZATIONS = ("none", "max", "standardize")
 SAVE_KEYS = ("save_model", "save_history", "save_predictions", "save_confusion_matrix",
              "save_roc_curve", "save_metrics")
@@ -86,6 +89,7 @@ class ModelParams:
     early_stopping: EarlyStopping | None
     objective: str
     max_consecutive_failures: int
+    startup_trials: int  # hyperopt's random start-up trials (n_startup_jobs), at most hp_max_evals
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class Resources:
     constraint: str | None
     site: str
     max_parallel: int | None
+    workers: int  # SLURM array tasks (local processes) sharing one search per plane
+    heartbeat_limit_s: float  # a trial claim untouched this long, whose worker is gone, is taken over
 
 
 @dataclass(frozen=True)
@@ -332,9 +338,10 @@ def _model(sec: Section) -> ModelParams:
         batch_size=sec.take("batch_size", int_at_least(1), "an integer ≥ 1", 128), early_stopping=early,
         objective=sec.take("objective", one_of(*OBJECTIVES), f"one of {', '.join(OBJECTIVES)}", "val_loss"),
         max_consecutive_failures=sec.take("max_consecutive_failures", int_at_least(1), "an integer ≥ 1", 3),
+        startup_trials=sec.take("startup_trials", int_at_least(0), "an integer ≥ 0", DEFAULT_STARTUP_TRIALS),
     )
     sec.finish()
-    return params
+    return dataclasses.replace(params, startup_trials=min(params.startup_trials, params.hp_max_evals))
 
 
 def _resources(sec: Section) -> Resources:
@@ -355,6 +362,9 @@ def _resources(sec: Section) -> Resources:
         site=sec.take("site", lambda v: isinstance(v, str) and NAME_RE.match(v) is not None,
                       "the name of a site profile in slurm_templates/", "default"),
         max_parallel=sec.take("max_parallel", optional(int_at_least(1)), "an integer ≥ 1 or null", None),
+        workers=sec.take("workers", int_at_least(1), "an integer ≥ 1", 1),
+        heartbeat_limit_s=sec.take("heartbeat_limit_s", lambda v: is_number(v) and v >= 2, "a number of seconds ≥ 2",
+                                   DEFAULT_HEARTBEAT_LIMIT_S),
     )
     sec.finish()
     return res

@@ -207,8 +207,15 @@ class JobPaths:
 
     @property
     def cache(self) -> Path:
-        """The prepared data as memory-mappable .npy files, shared by all trials of the job."""
+        """The prepared data as memory-mappable .npy files, shared by all trials of a search (in the
+        search's entry)."""
         return self.dir / "cache"
+
+    @property
+    def claims(self) -> Path:
+        """The search's trial claims, ``<trial>.<generation>`` and ``final.<generation>`` (in the
+        search's entry; ``orchestrator.claims``)."""
+        return self.dir / "claims"
 
     def trial_dir(self, number: int) -> Path:
         """Scratch of one trial process: its request, result, history and model."""

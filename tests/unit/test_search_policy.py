@@ -10,7 +10,9 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from jobs.search import Suggester, run_search
+from jobs.coordination import Coordinator
+from jobs.search import run_search
+from jobs.suggester import Suggester
 from orchestrator.attempts import best_record, search_records
 from orchestrator.config import load_config
 from orchestrator.registry import JobPaths, append_json_line, create_entry
@@ -24,6 +26,9 @@ class ScriptedRunner:
         self.paths, self.fail, self.stop_at = paths, fail, stop_at
         self.stop_requested = False
         self.ran: list[int] = []
+
+    def abort(self) -> None:
+        raise AssertionError("no claim is taken over in these tests")
 
     def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
         if tid == self.stop_at:
@@ -68,7 +73,8 @@ def test_consecutive_failures_stop_the_search_and_single_ones_do_not(
     paths = JobPaths(workdir / "registry", "100")
     paths.dir.mkdir(parents=True)
     config = config_for(write_config, 10, failures=3)
-    outcome = run_search(config, paths, ScriptedRunner(paths, fail={1, 4, 5, 6}), log=lambda _: None)
+    outcome = run_search(config, paths, ScriptedRunner(paths, fail={1, 4, 5, 6}), Coordinator(paths, 10, 300),
+                         log=lambda _: None)
     assert outcome.status == "failed"
     assert outcome.reason == "3 consecutive trials failed; last: scripted failure 6"
     assert [r["trial"] for r in outcome.records] == list(range(7))
@@ -80,12 +86,13 @@ def test_resume_runs_only_the_missing_trials_across_attempts(write_config: Calla
     config = config_for(write_config, 6)
     first = JobPaths(root, "200")
     first.dir.mkdir(parents=True)
-    outcome = run_search(config, first, ScriptedRunner(first, stop_at=3), log=lambda _: None)
+    outcome = run_search(config, first, ScriptedRunner(first, stop_at=3), Coordinator(first, 6, 300),
+                         log=lambda _: None)
     assert outcome.status == "interrupted" and len(outcome.records) == 3
     create_entry(root, "201", {"submission.json": json.dumps({"parent_job_id": "200"})})
     second = JobPaths(root, "201")
     runner = ScriptedRunner(second)
-    outcome = run_search(config, second, runner, log=lambda _: None)
+    outcome = run_search(config, second, runner, Coordinator(second, 6, 300), log=lambda _: None)
     assert outcome.status == "completed"
     assert runner.ran == [3, 4, 5]
     assert [(r["trial"], r["job_id"]) for r in search_records(second)] == [

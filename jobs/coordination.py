@@ -1,0 +1,198 @@
+"""What one worker sees of its search and how it takes its next trial (``orchestrator.claims``).
+
+Trial ``n`` is *recorded* when a member of the search has a record for it, *running*
+while its current claim has no record, *free* while nobody claimed it. A worker takes,
+in trial order, the first trial that is free, released, claimed by this job or an
+attempt it continues (a requeue or a retry picks up its own cut-off trial), recorded
+as lost to the resources of such an attempt (killed for memory: run again with more),
+or claimed by a worker that is gone: heartbeat older than ``heartbeat_limit_s`` and
+the scheduler no longer running it. A worker that finds nothing to take while trials
+still run elsewhere waits, so that a trial whose worker dies late is still taken over;
+the search is over when every trial is recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator import attempts, claims, slurm
+from orchestrator.claims import Claim
+from orchestrator.errors import SchedulerError
+from orchestrator.registry import JobPaths, read_json
+
+
+@dataclass
+class Snapshot:
+    """The search as one worker read it: the record counting for each trial, the current claims."""
+
+    records: dict[int, dict[str, Any]]
+    claims: dict[str, Claim]
+
+
+def holder_gone(owner: dict[str, Any]) -> bool:
+    """Whether the worker named in a claim no longer runs: a local job's process is gone from this
+    host, or the scheduler no longer lists a SLURM job. A holder that cannot be checked (a local
+    job on another host, a scheduler that does not answer) counts as gone only by its heartbeat."""
+    job_id = owner.get("job_id")
+    if not job_id:
+        return True
+    if job_id.startswith("local-"):
+        if owner.get("host") != socket.gethostname():
+            return True
+        return not _process_runs(int(owner.get("pid", 0)), job_id)
+    try:
+        return not slurm.run_squeue_states(job_id)
+    except SchedulerError as exc:
+        return "invalid job id" in str(exc).lower()
+
+
+def _process_runs(pid: int, job_id: str) -> bool:
+    """Whether ``pid`` is alive here and is the job process of ``job_id`` (pids are reused)."""
+    try:
+        return job_id.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+class Coordinator:
+    """One worker's view of its search: snapshots, the next trial to take, pending points, the final."""
+
+    def __init__(self, paths: JobPaths, total: int, heartbeat_limit_s: float,
+                 gone: Callable[[dict[str, Any]], bool] = holder_gone) -> None:
+        self.paths = paths
+        self.search = attempts.search_of(paths)
+        self.total = total
+        self.limit_s = heartbeat_limit_s
+        self.gone = gone
+        self.mine = {p.job_id for p in attempts.chain(paths)}  # this job and the attempts it continues
+        self.owner = {"job_id": paths.job_id, "host": socket.gethostname(), "pid": os.getpid()}
+
+    @property
+    def claims_dir(self) -> Path:
+        return self.search.claims
+
+    def snapshot(self) -> Snapshot:
+        """Every member's records (the counting one per trial) and the current claims."""
+        records = attempts.search_records(self.paths)
+        return Snapshot({r["trial"]: r for r in records}, claims.current(self.claims_dir))
+
+    def _rerun(self, record: dict[str, Any]) -> bool:
+        """A record of an earlier attempt of this worker that lost the trial to its resources."""
+        return record.get("failure") == "resource" and record["job_id"] in self.mine - {self.paths.job_id}
+
+    def _takeable(self, claim: Claim | None) -> bool:
+        if claim is None:
+            return True
+        owner = claim.owner()
+        if owner.get("released_at") or owner.get("job_id") in self.mine:
+            return True
+        return claim.heartbeat_age_s() > self.limit_s and self.gone(owner)
+
+    def take(self, when: str) -> tuple[Claim, dict[str, Any] | None] | None:
+        """Claim the next trial; with it, the request of the claim taken over (its point is kept), if
+        any. None when nothing can be taken now."""
+        while True:
+            view = self.snapshot()
+            for n in range(self.total):
+                record, claim = view.records.get(n), view.claims.get(claims.trial_key(n))
+                if record is not None and not self._rerun(record):
+                    continue
+                if record is None and not self._takeable(claim):
+                    continue
+                generation = max(-1 if claim is None else claim.generation,
+                                 -1 if record is None else record.get("claim_generation", 0)) + 1
+                won = claims.create(self.claims_dir, claims.trial_key(n), generation,
+                                    {**self.owner, "claimed_at": when})
+                if won is not None:
+                    return won, None if claim is None else self.request_of(claim)
+                break  # another worker was faster: look again
+            else:
+                return None
+
+    def finished(self, view: Snapshot) -> bool:
+        """Every trial recorded (none left for this worker to run again)."""
+        return all(n in view.records and not self._rerun(view.records[n]) for n in range(self.total))
+
+    def running_elsewhere(self, view: Snapshot) -> list[tuple[int, str]]:
+        """(trial, job ID) of the trials other workers hold and have not recorded yet."""
+        out = []
+        for key, claim in view.claims.items():
+            if claim.trial is None or claim.trial in view.records or claim.trial >= self.total:
+                continue
+            owner = claim.owner()
+            if not owner.get("released_at") and owner.get("job_id") and owner["job_id"] != self.paths.job_id:
+                out.append((claim.trial, owner["job_id"]))
+        return sorted(out)
+
+    def request_of(self, claim: Claim) -> dict[str, Any] | None:
+        """The trial request (point and raw values) the holder of ``claim`` wrote, if any."""
+        job_id = claim.owner().get("job_id")
+        if not job_id or claim.trial is None:
+            return None
+        try:
+            path = JobPaths(self.search.root, job_id).trial_dir(claim.trial) / "request.json"
+            request = read_json(path) if path.exists() else None
+        except Exception:  # a torn or foreign file gives no point; the trial gets a new one
+            return None
+        return request if isinstance(request, dict) and "vals" in request else None
+
+    def pending(self, view: Snapshot) -> list[tuple[int, dict[str, Any]]]:
+        """(trial, raw values) of the trials running elsewhere whose point is known."""
+        out = []
+        for n, _ in self.running_elsewhere(view):
+            request = self.request_of(view.claims[claims.trial_key(n)])
+            if request is not None:
+                out.append((n, request["vals"]))
+        return out
+
+    def final_open(self) -> bool:
+        """Whether the final step is still to be taken: no result yet, and its claim takeable."""
+        return (attempts.search_result(self.search) is None
+                and self._takeable(claims.current(self.claims_dir).get(claims.FINAL)))
+
+    def take_final(self, when: str) -> Claim | None:
+        """Claim the final step; None when another worker holds it or the search has its result."""
+        if not self.final_open():
+            return None
+        claim = claims.current(self.claims_dir).get(claims.FINAL)
+        return claims.create(self.claims_dir, claims.FINAL, 0 if claim is None else claim.generation + 1,
+                             {**self.owner, "claimed_at": when})
+
+    def release(self, claim: Claim, when: str) -> None:
+        claims.release(claim, self.owner, when)
+
+
+class Heartbeat:
+    """While a claim is held: touch it every ``interval_s``; call ``on_lost`` if a newer generation
+    appears (the claim was taken over: this worker was thought dead)."""
+
+    def __init__(self, claim: Claim, interval_s: float, on_lost: Callable[[], None]) -> None:
+        self.claim, self.interval_s, self.on_lost = claim, interval_s, on_lost
+        self.stopped = threading.Event()
+        self.lost = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval_s):
+            newest = claims.current(self.claim.path.parent).get(self.claim.key)
+            if newest is not None and newest.generation > self.claim.generation:
+                self.lost = True
+                self.on_lost()
+                return
+            try:
+                claims.beat(self.claim)
+            except OSError:
+                pass  # a missed beat only makes the claim look older

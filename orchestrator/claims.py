@@ -1,0 +1,117 @@
+"""Claims: how the workers of one search share out its trials (and its final step) without a server.
+
+A claim is a file ``claims/<key>.<generation>`` in the search's directory; the key is
+a trial number (``0007``) or ``final``. It is created complete and at most once: its
+content goes to a temporary file that is then ``link``ed to the claim's name, and
+``link`` fails when the name exists (atomic on NFS too, unlike a rename over a file).
+The current claim of a key is its highest generation. Taking a key over (its holder
+died, or released it) means creating the next generation, which only one worker can
+do, so two workers never both win a key, and a decision made on generation ``g``
+cannot hit a newer claim by mistake.
+
+The holder keeps its claim alive by touching it (the heartbeat is the file's mtime),
+and may rewrite it as released (a trial cut off by a signal) so that another worker
+takes it at once. Claim files hold plain JSON: who (job ID, host, pid) and when.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.registry import FILE_MODE, make_dir, write_json_atomic
+
+FINAL = "final"
+_NAME = re.compile(r"([0-9]{4,6}|final)\.([0-9]{1,6})")
+
+
+def trial_key(number: int) -> str:
+    """The claim key of trial ``number``."""
+    return f"{number:04d}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One generation of the claim on one key."""
+
+    key: str
+    generation: int
+    path: Path
+
+    @property
+    def trial(self) -> int | None:
+        """The trial number, or None for the final step."""
+        return None if self.key == FINAL else int(self.key)
+
+    def owner(self) -> dict[str, Any]:
+        """What the claim says: ``job_id``, ``host``, ``pid``, ``claimed_at``, maybe ``released_at``.
+        A file that cannot be read says nothing (``{}``), which makes it look dead, never alive."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def heartbeat_age_s(self) -> float:
+        """Seconds since the holder last touched the claim (infinite if it is gone)."""
+        try:
+            return max(0.0, time.time() - self.path.stat().st_mtime)
+        except FileNotFoundError:
+            return float("inf")
+
+
+def current(claims_dir: Path) -> dict[str, Claim]:
+    """The current (highest-generation) claim of every key claimed so far."""
+    found: dict[str, Claim] = {}
+    try:
+        names = os.listdir(claims_dir)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        match = _NAME.fullmatch(name)
+        if match is None:
+            continue  # temporary files and anything else
+        key, generation = match[1], int(match[2])
+        if key not in found or generation > found[key].generation:
+            found[key] = Claim(key, generation, claims_dir / name)
+    return found
+
+
+def create(claims_dir: Path, key: str, generation: int, owner: dict[str, Any]) -> Claim | None:
+    """Create generation ``generation`` of the claim on ``key``; None when another worker already did."""
+    make_dir(claims_dir)
+    target = claims_dir / f"{key}.{generation}"
+    tmp = claims_dir / f".{key}.{generation}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        os.write(fd, (json.dumps(owner, sort_keys=True) + "\n").encode())
+        os.fsync(fd)
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, target)
+        return Claim(key, generation, target)
+    except FileExistsError:
+        return None
+    except OSError:
+        # NFS may lose the reply of a link that succeeded: the link count says what happened
+        return Claim(key, generation, target) if os.stat(tmp).st_nlink == 2 else None
+    finally:
+        os.unlink(tmp)
+
+
+def beat(claim: Claim) -> None:
+    """The holder's heartbeat: touch the claim."""
+    os.utime(claim.path)
+
+
+def release(claim: Claim, owner: dict[str, Any], when: str) -> None:
+    """The holder gives the claim up (its trial was cut off): another worker may take it at once."""
+    write_json_atomic(claim.path, {**owner, "released_at": when})
