@@ -54,9 +54,11 @@ def holder_gone(owner: dict[str, Any]) -> bool:
 def _process_runs(pid: int, job_id: str) -> bool:
     """Whether ``pid`` is alive here and is the job process of ``job_id`` (pids are reused)."""
     try:
-        return job_id.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
+    name = job_id.encode()
+    return any(arg == name or arg.endswith(b"/" + name) for arg in argv)  # --job-dir .../jobs/<job_id>
 
 
 class Coordinator:
@@ -89,8 +91,10 @@ class Coordinator:
         if claim is None:
             return True
         owner = claim.owner()
-        if owner.get("released_at") or owner.get("job_id") in self.mine:
+        if owner.get("released_at"):
             return True
+        if owner.get("job_id") in self.mine:  # cut off in an earlier run of this job, or an earlier attempt
+            return (owner.get("host"), owner.get("pid")) != (self.owner["host"], self.owner["pid"])
         return claim.heartbeat_age_s() > self.limit_s and self.gone(owner)
 
     def take(self, when: str) -> tuple[Claim, dict[str, Any] | None] | None:

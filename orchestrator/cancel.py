@@ -1,5 +1,5 @@
 """``orch cancel``: stop a job through its scheduler. ``orch sync`` then records CANCELLED, which is
-never retried. A whole array is cancelled by its base ID."""
+never retried. A whole array is cancelled by its base ID, a search of several workers by its ID."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import socket
 from pathlib import Path
 
-from orchestrator import slurm
+from orchestrator import attempts, slurm
 from orchestrator.errors import InputError
 from orchestrator.registry import JobPaths, read_json, validate_job_id
 from orchestrator.state import JobState
@@ -22,13 +22,26 @@ def is_runner(pid: int, job_id: str) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"orchestrator.local" in argv and job_id.encode() in argv
+    return b"orchestrator.local" in argv and any(job_id.encode() in arg.split(b",") for arg in argv)
 
 
 def cancel(root: Path, job_id: str) -> str:
-    """Send the cancel; return what was done, in words."""
+    """Send the cancel; return what was done, in words. A search of several workers is cancelled by
+    stopping the newest attempt of every worker that has not ended."""
     validate_job_id(job_id)
-    tasks = [job_id] if (root / "jobs" / job_id).exists() else array_tasks(root, job_id)
+    paths = JobPaths(root, job_id)
+    if paths.dir.exists() and attempts.is_search_entry(paths):
+        sent = []
+        for worker in attempts.workers(paths):
+            target = attempts.newest(JobPaths(root, worker))
+            try:
+                sent.append(cancel(root, target.job_id))
+            except InputError:
+                continue  # that worker has ended already
+        if not sent:
+            raise InputError(f"job {job_id}", "every worker of this search has ended already")
+        return "\n".join(sent)
+    tasks = [job_id] if paths.dir.exists() else array_tasks(root, job_id)
     if not tasks:
         raise InputError(f"job {job_id}", f"not in the registry at {root}")
     paths = JobPaths(root, tasks[0])

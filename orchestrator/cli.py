@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="only jobs in these states (comma-separated, e.g. RUNNING,PENDING)")
     p.add_argument("--since", help="only jobs submitted since: 7d, 12h, 30m or a date")
     p.add_argument("--all", action="store_true", help="every job (default: the 20 newest)")
+    p.add_argument("--workers", action="store_true", help="also a row for each worker of a search of several")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_status)
 
@@ -186,12 +187,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.job_id:
         tasks = [] if "_" in args.job_id else status.array_tasks(root, args.job_id)
         if tasks and not (root / "jobs" / args.job_id).exists():
-            rows = [r for r in status.job_rows(root) if r["job_id"] in tasks]
+            rows = [r for r in status.job_rows(root, workers=True) if r["job_id"] in tasks]
             return _print(args, rows, lambda: status.format_table(rows))
         view = status.job_view(root, args.job_id)
         return _print(args, view, lambda: status.format_job(view))
     now = datetime.now(timezone.utc)
-    rows = status.filter_rows(status.job_rows(root), args.config, args.state.split(",") if args.state else None,
+    rows = status.filter_rows(status.job_rows(root, args.workers), args.config, args.state.split(",") if args.state else None,
                               status.parse_since(args.since, now) if args.since else None)
     shown = rows if args.all else rows[:20]
     def text() -> list[str]:

@@ -55,10 +55,11 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
     trials, result = view["trials"], view["result"] or {}
     best = trials["best"]
     config = read_json(JobPaths(root, index_row["job_id"]).config)
-    peaks = [read_json(p.scheduler) if p.scheduler.exists() else {}
-             for p in (JobPaths(root, j) for j in view["attempts"])]
-    rss = max((p.get("max_rss_bytes") or 0 for p in peaks), default=0)
-    wall = sum(p.get("elapsed_s") or 0 for p in peaks)
+    sched = {j: read_json(p.scheduler) if p.scheduler.exists() else {}
+             for j, p in ((j, JobPaths(root, j)) for j in view["members"])}
+    rss = max((p.get("max_rss_bytes") or 0 for p in sched.values()), default=0)
+    chains = [w["attempts"] for w in view["workers"]] if view["workers"] else [view["attempts"]]
+    wall = max(sum(sched.get(j, {}).get("elapsed_s") or 0 for j in chain) for chain in chains)  # workers at once
     return {
         "version": index_row["label"], "job_ids": view["attempts"], "trials_done": trials["done"],
         "trials_total": trials["total"], "best_trial": best["trial"] + 1 if best else None,

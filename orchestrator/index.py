@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.attempts import children
+from orchestrator.attempts import children, search_records
 from orchestrator.registry import JobPaths, read_json, write_json_atomic
 
 INDEX = "index.json"
@@ -66,6 +66,7 @@ def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] |
     """The summary of one job from its files."""
     config = submission.get("config", {})
     scheduler = scheduler or {}
+    search = bool(submission.get("worker_ids"))
     return {
         "job_id": paths.job_id, "label": config.get("label"), "name": config.get("name"),
         "version": config.get("version"), "plane": submission.get("plane"),
@@ -76,5 +77,8 @@ def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] |
         "state": scheduler.get("state", "PENDING"), "reason": scheduler.get("reason", ""),
         "max_rss_bytes": scheduler.get("max_rss_bytes"), "measured_peak_gb": measured_peak_gb(paths, scheduler),
         "settled": "recovery" in scheduler,
-        "trials_done": count_lines(paths.trials),
+        "trials_done": len(search_records(paths)) if search else count_lines(paths.trials),
+        "search_id": submission.get("search_id"),  # set on the workers of a search and their attempts
+        "workers": ({"total": len(submission["worker_ids"]), "running": (scheduler.get("workers") or {}).get("running", 0)}
+                    if search else None),
     }

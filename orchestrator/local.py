@@ -1,8 +1,10 @@
 """The local executor: runs a job's batch script on this machine, no scheduler needed.
 
 ``launch`` starts a detached runner (``python -m orchestrator.local``) that runs
-the tasks one after another with ``bash`` and the job's ``ORCH_JOB_ID``, output
-appended to each task's log. The runner is the local "scheduler": it alone
+groups of tasks one group after another with ``bash`` and the job's ``ORCH_JOB_ID``,
+output appended to each task's log. The tasks of one group (the workers of one
+search) run at once, each pinned to its share of this machine's cores, so that their
+TensorFlow threads do not fight over the same ones. The runner is the local "scheduler": it alone
 writes each task's ``local_state.json`` (its own and the task's pid, start, end,
 exit code, whether it was cancelled, and the largest resident set of any process of
 the task, like sacct's MaxRSS). SIGTERM (``orch cancel``) cancels the running task and
@@ -30,51 +32,72 @@ def task_env(job_id: str) -> dict[str, str]:
     return env
 
 
-def launch(root: Path, job_ids: list[str]) -> subprocess.Popen[bytes]:
-    """Start the detached runner for ``job_ids``; the caller may ``wait()`` on it (``--wait``)."""
-    argv = [sys.executable, "-m", "orchestrator.local", str(root), *job_ids]
+def launch(root: Path, groups: list[list[str]]) -> subprocess.Popen[bytes]:
+    """Start the detached runner for ``groups`` of job IDs; the caller may ``wait()`` on it (``--wait``)."""
+    argv = [sys.executable, "-m", "orchestrator.local", str(root), *(",".join(group) for group in groups)]
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def core_shares(cores: list[int], tasks: int) -> list[list[int]]:
+    """The cores of each of ``tasks`` tasks run at once: an equal share of ``cores`` each (one core
+    each, in turn, when there are more tasks than cores)."""
+    if tasks >= len(cores):
+        return [[cores[i % len(cores)]] for i in range(tasks)]
+    size = len(cores) // tasks
+    return [cores[i * size:(i + 1) * size] for i in range(tasks)]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run_tasks(root: Path, job_ids: list[str]) -> int:
-    """Run each task's script in turn; return the first non-zero exit code (0 if all succeeded)."""
-    current: list[subprocess.Popen[bytes]] = []
+def run_tasks(root: Path, groups: list[list[str]]) -> int:
+    """Run each group's scripts at once, the groups in turn; return the first non-zero exit code
+    (0 if all succeeded)."""
+    current: dict[int, subprocess.Popen[bytes]] = {}
     received: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
-        for proc in current:
+        for proc in list(current.values()):
             proc.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGUSR1, forward)
+    base = {"runner_pid": os.getpid(), "host": socket.gethostname()}
     worst = 0
-    for job_id in job_ids:
-        paths = JobPaths(root, job_id)
-        base = {"runner_pid": os.getpid(), "host": socket.gethostname()}
-        if received:  # stopped before this task began
-            write_json_atomic(paths.local_state, {**base, "ended_at": _now(), "exit_code": -signal.SIGTERM,
-                                                  "cancelled": signal.SIGTERM in received})
+    for group in groups:
+        if received:  # stopped before this group began
+            for job_id in group:
+                write_json_atomic(JobPaths(root, job_id).local_state,
+                                  {**base, "ended_at": _now(), "exit_code": -signal.SIGTERM,
+                                   "cancelled": signal.SIGTERM in received})
             continue
-        with open(paths.log, "ab") as log:
-            proc = subprocess.Popen(["bash", str(paths.script)], stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, env=task_env(job_id), cwd=paths.dir)
-            current[:] = [proc]
-            state = {**base, "pid": proc.pid, "started_at": _now()}
-            write_json_atomic(paths.local_state, state)
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = code = os.waitstatus_to_exitcode(status)
-        write_json_atomic(paths.local_state, {**state, "ended_at": _now(), "exit_code": code,
-                                              "cancelled": signal.SIGTERM in received,
-                                              "max_rss_mb": round(usage.ru_maxrss / 1024, 1)})
-        worst = worst or code
+        shares = core_shares(sorted(os.sched_getaffinity(0)), len(group))
+        started = {}
+        for job_id, cores in zip(group, shares):
+            paths = JobPaths(root, job_id)
+            with open(paths.log, "ab") as log:
+                proc = subprocess.Popen(["bash", str(paths.script)], stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, env=task_env(job_id), cwd=paths.dir,
+                                        preexec_fn=(lambda c=cores: os.sched_setaffinity(0, c)) if len(group) > 1
+                                        else None)
+            current[proc.pid] = proc
+            started[proc.pid] = (paths, {**base, "pid": proc.pid, "started_at": _now(), "cores": cores})
+            write_json_atomic(paths.local_state, started[proc.pid][1])
+        while started:
+            pid, status, usage = os.wait4(-1, 0)
+            if pid not in started:
+                continue
+            paths, state = started.pop(pid)
+            current.pop(pid).returncode = code = os.waitstatus_to_exitcode(status)
+            write_json_atomic(paths.local_state, {**state, "ended_at": _now(), "exit_code": code,
+                                                  "cancelled": signal.SIGTERM in received,
+                                                  "max_rss_mb": round(usage.ru_maxrss / 1024, 1)})
+            worst = worst or code
     return worst
 
 
 if __name__ == "__main__":
-    sys.exit(run_tasks(Path(sys.argv[1]), sys.argv[2:]))
+    sys.exit(run_tasks(Path(sys.argv[1]), [group.split(",") for group in sys.argv[2:]]))

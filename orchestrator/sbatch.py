@@ -33,28 +33,31 @@ class Request:
     account: str | None
     qos: str | None
     constraint: str | None
-    array: str | None  # e.g. "0-2%2": one task per plane
+    array: str | None  # e.g. "0-2%2": one task per plane, or per worker of one plane's search
+    workers: int = 1  # tasks of one search (an array submitted once per plane when > 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def build_request(config: Config, profile: SiteProfile, estimated_gb: float) -> Request:
-    """Combine the config's resources, the site profile's defaults and the memory estimate."""
+def build_request(config: Config, profile: SiteProfile, estimated_gb: float, workers: int | None = None) -> Request:
+    """Combine the config's resources, the site profile's defaults and the memory estimate. With
+    several workers (``resources.workers``, or ``workers`` given) the request is one array of that
+    many tasks (submitted once per plane), else an array over the planes when there are several."""
     res = config.resources
+    workers = res.workers if workers is None else workers
     mem = res.mem_gb if res.mem_gb is not None else estimated_gb
     if profile.max_mem_gb is not None and mem > profile.max_mem_gb:
         key = "resources.mem_gb" if res.mem_gb is not None else "the memory estimate"
         raise InputError(str(config.path), f"{key} ({mem:g} GB) exceeds the partition limit of site "
                                            f"{profile.name!r} ({profile.max_mem_gb:g} GB)")
-    array = None
-    if len(config.planes) > 1:
-        array = f"0-{len(config.planes) - 1}" + (f"%{res.max_parallel}" if res.max_parallel else "")
+    tasks = workers if workers > 1 else len(config.planes)
+    array = f"0-{tasks - 1}" + (f"%{res.max_parallel}" if res.max_parallel else "") if tasks > 1 else None
     return Request(
         mem_gb=mem, timeout_min=res.timeout_min or profile.default_timeout_min,
         cpus_per_task=res.cpus_per_task or profile.default_cpus_per_task, gpus=res.gpus,
         partition=res.partition or profile.partition, account=res.account or profile.account,
-        qos=res.qos or profile.qos, constraint=res.constraint or profile.constraint, array=array,
+        qos=res.qos or profile.qos, constraint=res.constraint or profile.constraint, array=array, workers=workers,
     )
 
 
@@ -71,7 +74,8 @@ def format_time(minutes: int) -> str:
 
 
 def render(config: Config, request: Request, profile: SiteProfile, root: Path) -> str:
-    """The exact batch script for one submission (one job, or one array over planes)."""
+    """The exact batch script for one submission (one job, an array over planes, or the array of one
+    plane's workers)."""
     jobs = root / "jobs"
     pattern = "%A_%a" if request.array else "%j"
     signal_s = min(profile.signal_before_limit_s, request.timeout_min * 60 // 2)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator import attempts, index
+from orchestrator import attempts, claims, index
 from orchestrator.errors import InputError
 from orchestrator.registry import JobPaths, jobs_dir, read_json, validate_job_id
 
@@ -65,7 +65,7 @@ def array_tasks(root: Path, job_id: str) -> list[str]:
 
 
 def job_view(root: Path, job_id: str) -> dict[str, Any]:
-    """Everything the registry knows about one job, as plain data."""
+    """Everything the registry knows about one job (or one search of several workers), as plain data."""
     paths = JobPaths(root, validate_job_id(job_id))
     submission = _read(paths.submission)
     if submission is None:
@@ -74,7 +74,10 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
     ok = [r for r in records if r["status"] == "ok"]
     best = attempts.best_record(records)
     newest = attempts.newest(paths)
-    result = _read(paths.result)
+    search = attempts.search_of(paths)
+    parallel = attempts.is_search_entry(search)
+    holder = attempts.search_result(search) if parallel else paths
+    result = _read(holder.result) if holder else None
     return {
         "job_id": job_id, "submission": submission, "scheduler": _read(paths.scheduler), "run": _read(paths.run),
         "data": _read(paths.data_record), "result": result, "local": _read(paths.local_state),
@@ -83,10 +86,35 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
                    "mean_duration_s": (sum(r["duration_s"] for r in records) / len(records)) if records else None,
                    "best": best, "last": records[-1] if records else None},
         "attempts": [p.job_id for p in attempts.chain(paths)] + attempts.descendants(paths),
+        "members": [m.job_id for m in attempts.members_with(paths)],
+        "search_id": search.job_id if parallel else None,
+        "workers": worker_views(search, records) if parallel else None,
         "newest_attempt": newest.job_id, "synced_at": index.written_at(root),
-        "paths": {"dir": str(paths.dir), "log": str(paths.log), "result": str(paths.result),
+        "paths": {"dir": str(paths.dir), "log": str(paths.log), "result": str((holder or paths).result),
                   "artifacts": (result or {}).get("artifacts", {})},
     }
+
+
+def worker_views(search: JobPaths, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each worker of a search: its newest attempt, state, trials recorded and the trial it runs now."""
+    running: dict[str, int] = {}
+    recorded = {r["trial"] for r in records}
+    for claim in claims.current(search.claims).values():
+        if claim.trial is not None and claim.trial not in recorded:
+            owner = claim.owner()
+            if owner.get("job_id") and not owner.get("released_at"):
+                running[owner["job_id"]] = claim.trial
+    views = []
+    for worker in attempts.workers(search):
+        first = JobPaths(search.root, worker)
+        chain = [worker, *attempts.descendants(first)]
+        newest = JobPaths(search.root, chain[-1])
+        sched, run = _read(newest.scheduler) or {}, _read(newest.run) or {}
+        views.append({"worker": worker, "job_id": newest.job_id, "attempts": chain,
+                      "state": sched.get("state"), "run": run.get("status"),
+                      "trials": sum(1 for r in records if r["job_id"] in chain),
+                      "current_trial": running.get(newest.job_id)})
+    return views
 
 
 def _total_trials(paths: JobPaths) -> int | None:
@@ -104,8 +132,13 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     now = now or datetime.now(timezone.utc)
     sub, sched, run, result = view["submission"], view["scheduler"] or {}, view["run"] or {}, view["result"]
     config = sub["config"]
-    lines = [f"{view['job_id']}  {config['label']}, plane {sub.get('plane')}  (attempt {sub.get('attempt', 1)}, "
-             f"{sub['scheduler']})"]
+    if sub.get("worker_ids"):
+        what = f"search of {len(sub['worker_ids'])} workers"
+    elif view["search_id"]:
+        what = f"worker {sub.get('worker')} of search {view['search_id']}, attempt {sub.get('attempt', 1)}"
+    else:
+        what = f"attempt {sub.get('attempt', 1)}"
+    lines = [f"{view['job_id']}  {config['label']}, plane {sub.get('plane')}  ({what}, {sub['scheduler']})"]
     if view["newest_attempt"] != view["job_id"]:
         lines.append(f"newer    this search continues in {view['newest_attempt']}: orch status {view['newest_attempt']}")
     state = sched.get("state", "unknown: orch sync has not seen this job yet")
@@ -130,6 +163,8 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     lines.append("times    " + " · ".join(times))
     lines.append("memory   " + _memory(sub, sched))
     lines += _trials(view, now)
+    if view["workers"]:
+        lines += _workers(view["workers"])
     if result:
         t = result["test"]
         lines.append(f"test     accuracy {t['accuracy']:.4f} · precision {t['precision']:.4f} · recall "
@@ -181,12 +216,24 @@ def _trials(view: dict[str, Any], now: datetime) -> list[str]:
     return lines
 
 
+def _workers(workers: list[dict[str, Any]]) -> list[str]:
+    running = sum(1 for w in workers if w["state"] == "RUNNING" or (w["state"] is None and w["run"] == "running"))
+    lines = [f"workers  {running}/{len(workers)} running"]
+    for w in workers:
+        state = w["state"] or (f"job says {w['run']}" if w["run"] else "not yet seen by orch sync")
+        doing = f" · running trial {w['current_trial'] + 1}" if w["current_trial"] is not None else ""
+        via = f" (attempt {len(w['attempts'])}: {w['job_id']})" if len(w["attempts"]) > 1 else ""
+        lines.append(f"  {w['worker']}{via}  {state} · {w['trials']} trials{doing}")
+    return lines
+
+
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def job_rows(root: Path) -> list[dict[str, Any]]:
-    """A summary row per job: the index's, refreshed from the files for jobs not settled or not indexed."""
+def job_rows(root: Path, workers: bool = False) -> list[dict[str, Any]]:
+    """A summary row per job (a search of several workers is one row; ``workers`` adds a row for each
+    of its workers): the index's, refreshed from the files for jobs not settled or not indexed."""
     rows = index.load(root)
     try:
         names = [e.name for e in os.scandir(jobs_dir(root))]
@@ -201,7 +248,8 @@ def job_rows(root: Path) -> list[dict[str, Any]]:
             if submission is None:
                 continue
             row = index.row(paths, submission, _read(paths.scheduler))
-        out.append(row)
+        if workers or not row.get("search_id"):
+            out.append(row)
     return sorted(out, key=lambda r: (r["submitted_at"] or "", r["job_id"]), reverse=True)
 
 
@@ -234,14 +282,17 @@ def filter_rows(rows: list[dict[str, Any]], config: str | None, states: list[str
 
 
 def format_table(rows: list[dict[str, Any]]) -> list[str]:
-    header = ("JOB", "CONFIG", "PLANE", "STATE", "TRIALS", "MEM GB", "MAXRSS GB", "SUBMITTED", "ATTEMPT")
+    header = ("JOB", "CONFIG", "PLANE", "STATE", "TRIALS", "MEM GB", "MAXRSS GB", "SUBMITTED", "ATTEMPT", "WORKERS")
     table = [header]
     for r in rows:
         rss = r.get("max_rss_bytes")
+        workers = r.get("workers")
         table.append((r["job_id"], r.get("label") or "?", r.get("plane") or "", r["state"], str(r["trials_done"]),
                       f"{r['mem_gb']:g}" if r.get("mem_gb") is not None else "", f"{rss / GIB:.2f}" if rss else "",
                       (r["submitted_at"] or "")[:16].replace("T", " "),
-                      str(r.get("attempt", 1)) + (f" → {r['children'][-1]}" if r.get("children") else "")))
+                      str(r.get("attempt", 1)) + (f" → {r['children'][-1]}" if r.get("children") else ""),
+                      f"{workers['running']}/{workers['total']} running" if workers else
+                      (f"of {r['search_id']}" if r.get("search_id") else "")))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
 

@@ -54,15 +54,16 @@ class Plan:
         return line
 
 
-def plan(config_path: str | Path, root: Path, mem_gb: float | None = None) -> Plan:
+def plan(config_path: str | Path, root: Path, mem_gb: float | None = None, workers: int | None = None) -> Plan:
     """Validate ``config_path`` and its data, and prepare the submission to ``root``; ``mem_gb``
-    overrides the memory request (a new attempt after OUT_OF_MEMORY, ``orch resubmit --mem``)."""
+    overrides the memory request (a new attempt after OUT_OF_MEMORY, ``orch resubmit --mem``),
+    ``workers`` the config's number of workers (a new attempt of one worker is one job)."""
     config = load_config(config_path)
     reports = tuple(scan(config, plane) for plane in config.planes)
     largest = calibrate(max((estimate(config, r) for r in reports), key=lambda e: e.peak_gb),
                         measured_history(root, config.name))
     profile = load_profile(config.resources.site)
-    request = build_request(config, profile, largest.request_gb)
+    request = build_request(config, profile, largest.request_gb, workers)
     if mem_gb is not None:
         request = dataclasses.replace(request, mem_gb=mem_gb)
     script = render(config, request, profile, root)
@@ -78,31 +79,57 @@ def measured_history(root: Path, name: str) -> list[tuple[str, float, float]]:
     return [(r["job_id"], r["measured_peak_gb"], r["estimated_peak_gb"]) for r in rows]
 
 
+Task = tuple[int | None, str]  # (array task index or None, plane)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One scheduler submission of a plan: a job, an array over planes, or one plane's array of workers
+    (``search``: the array's ID is then the search's registry entry)."""
+
+    tasks: tuple[Task, ...]
+    search: bool
+
+
+def units(p: Plan) -> list[Unit]:
+    """The submissions a plan makes: one per plane's search when it has several workers, else one."""
+    if p.request.workers > 1:
+        return [Unit(tuple((w, plane) for w in range(p.request.workers)), True) for plane in p.config.planes]
+    if p.request.array:
+        return [Unit(tuple(enumerate(p.config.planes)), False)]
+    return [Unit(((None, p.config.planes[0]),), False)]
+
+
 def submit(p: Plan, use_local: bool, parent: JobPaths | None = None) -> tuple[list[str],
                                                                            subprocess.Popen[bytes] | None]:
-    """Queue the plan and record it; return the registry job IDs (one per task) and, for the
-    local executor, the runner process. With ``parent``, the new job is an attempt continuing it."""
-    tasks = list(enumerate(p.config.planes)) if p.request.array else [(None, p.config.planes[0])]
+    """Queue the plan and record it; return the registry IDs of what was made (a job per task; with
+    several workers, a search per plane) and, for the local executor, the runner process. With
+    ``parent``, the new job is an attempt continuing it, in its search."""
     lineage = _lineage(parent)
-    if use_local:
-        base = new_local_job_id()
-        job_ids = _task_ids(base, tasks)
-        _record(p, base, "local", tasks, [], lineage)
-        _mark(parent, job_ids)
-        return job_ids, local.launch(p.root, job_ids)
-    base = slurm.run_sbatch_held(p.script)
+    made: list[tuple[Unit, str]] = []
     created: list[str] = []
     try:
-        _record(p, base, "slurm", tasks, created, lineage)
+        for unit in units(p):
+            base = new_local_job_id() if use_local else slurm.run_sbatch_held(p.script)
+            made.append((unit, base))
+            _record(p, base, "local" if use_local else "slurm", unit, created, lineage)
         _mark(parent, created)
-        slurm.run_release(base)
+        if not use_local:
+            for _, base in made:
+                slurm.run_release(base)
     except BaseException as exc:
-        _undo(p.root, base, created, exc, parent)
+        _undo(p.root, [] if use_local else [base for _, base in made], created, exc, parent)
         raise
-    return _task_ids(base, tasks), None
+    shown: list[str] = []  # what the user is told: each search, or each job
+    groups: list[list[str]] = []  # what the local executor runs at once, in turn
+    for unit, base in made:
+        ids = _task_ids(base, unit.tasks)
+        shown += [base] if unit.search else ids
+        groups += [ids] if unit.search else [[job_id] for job_id in ids]
+    return shown, (local.launch(p.root, groups) if use_local else None)
 
 
-def _task_ids(base: str, tasks: list[tuple[int | None, str]]) -> list[str]:
+def _task_ids(base: str, tasks: tuple[Task, ...]) -> list[str]:
     return [base if task is None else f"{base}_{task}" for task, _ in tasks]
 
 
@@ -118,15 +145,22 @@ def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list
     if state is None or not JobState(state).terminal:
         raise InputError(f"job {job_id}", f"is {state or 'not yet synced'} in the registry; a new attempt needs it "
                                           f"ended: orch cancel {job_id}, then orch sync")
-    scheduler = read_json(parent.submission)["scheduler"]
-    p = plan(parent.config, root, mem_gb)
-    return submit(p, use_local=scheduler == "local", parent=parent)
+    submission = read_json(parent.submission)
+    if submission.get("worker_ids"):
+        raise InputError(f"job {job_id}", f"is a search of {len(submission['worker_ids'])} workers; a new attempt "
+                                          f"continues one worker: orch resubmit {submission['worker_ids'][0]}")
+    p = plan(parent.config, root, mem_gb, workers=1)
+    return submit(p, use_local=submission["scheduler"] == "local", parent=parent)
 
 
 def _lineage(parent: JobPaths | None) -> dict[str, Any]:
     if parent is None:
         return {"parent_job_id": None, "attempt": 1}
-    return {"parent_job_id": parent.job_id, "attempt": read_json(parent.submission).get("attempt", 1) + 1}
+    before = read_json(parent.submission)
+    lineage = {"parent_job_id": parent.job_id, "attempt": before.get("attempt", 1) + 1}
+    if before.get("search_id"):  # a worker of a search of several: the new attempt joins that search
+        lineage.update(search_id=before["search_id"], worker=before.get("worker"))
+    return lineage
 
 
 def _mark(parent: JobPaths | None, job_ids: list[str]) -> None:
@@ -134,27 +168,38 @@ def _mark(parent: JobPaths | None, job_ids: list[str]) -> None:
         attempts.mark_child(parent, job_id)
 
 
-def _record(p: Plan, base: str, scheduler: str, tasks: list[tuple[int | None, str]], created: list[str],
-            lineage: dict[str, Any]) -> None:
-    """Create one registry entry per task; ``created`` collects the IDs of those made."""
+def _record(p: Plan, base: str, scheduler: str, unit: Unit, created: list[str], lineage: dict[str, Any]) -> None:
+    """Create the registry entries of one submission (the search's first, then one per task);
+    ``created`` collects the IDs of those made."""
     common = {**_provenance(p, scheduler), **lineage}
-    for (task, plane), job_id in zip(tasks, _task_ids(base, tasks)):
-        frozen = p.config.frozen(plane)
-        report = p.reports[p.config.planes.index(plane)]
-        submission = {
-            **common, "job_id": job_id, "array_job_id": base if task is not None else None,
-            "array_task_id": task, "plane": plane, "config_sha256": config_hash(frozen),
-            "estimate": estimate(p.config, report).to_dict(),  # the model's prediction for this task
-            "memory_plan": p.estimate.to_dict(),  # what --mem came from (largest task, calibrated)
-            "data": {"files": report.files, "samples": report.samples, "bad_files": report.bad_files,
-                     "positive_fraction": round(report.positive_fraction, 4)},
-        }
-        create_entry(p.root, job_id, {
-            "config.json": json.dumps(frozen, indent=2) + "\n",
-            "job.sbatch": p.script,
-            "submission.json": json.dumps(submission, indent=2, sort_keys=True) + "\n",
-        })
-        created.append(job_id)
+    task_ids = _task_ids(base, unit.tasks)
+    if unit.search:
+        plane = unit.tasks[0][1]
+        _entry(p, base, plane, {**common, "job_id": base, "array_job_id": None, "array_task_id": None,
+                                "worker_ids": task_ids}, created)
+    for (task, plane), job_id in zip(unit.tasks, task_ids):
+        _entry(p, job_id, plane, {**common, "job_id": job_id, "array_job_id": base if task is not None else None,
+                                  "array_task_id": task, **({"search_id": base, "worker": task} if unit.search
+                                                            else {})}, created)
+
+
+def _entry(p: Plan, job_id: str, plane: str, submission: dict[str, Any], created: list[str]) -> None:
+    """One registry entry: the frozen config, the script, the submission record."""
+    frozen = p.config.frozen(plane)
+    report = p.reports[p.config.planes.index(plane)]
+    submission.update({
+        "plane": plane, "config_sha256": config_hash(frozen),
+        "estimate": estimate(p.config, report).to_dict(),  # the model's prediction for this task
+        "memory_plan": p.estimate.to_dict(),  # what --mem came from (largest task, calibrated)
+        "data": {"files": report.files, "samples": report.samples, "bad_files": report.bad_files,
+                 "positive_fraction": round(report.positive_fraction, 4)},
+    })
+    create_entry(p.root, job_id, {
+        "config.json": json.dumps(frozen, indent=2) + "\n",
+        "job.sbatch": p.script,
+        "submission.json": json.dumps(submission, indent=2, sort_keys=True) + "\n",
+    })
+    created.append(job_id)
 
 
 def _provenance(p: Plan, scheduler: str) -> dict[str, Any]:
@@ -185,12 +230,14 @@ def git_state(path: Path) -> dict[str, Any] | None:
     return {"commit": head.stdout.strip(), "config_modified": bool(dirty.stdout.strip())}
 
 
-def _undo(root: Path, base: str, job_ids: list[str], cause: BaseException, parent: JobPaths | None) -> None:
-    """Cancel a queued job whose recording or release failed, and remove the entries made for it."""
-    try:
-        slurm.run_cancel(base)
-    except OrchError as exc:
-        cause.add_note(f"and cancelling job {base} failed too: {exc}; cancel it by hand")
+def _undo(root: Path, bases: list[str], job_ids: list[str], cause: BaseException, parent: JobPaths | None) -> None:
+    """Cancel the queued jobs of a submission whose recording or release failed, and remove the
+    entries made for them."""
+    for base in bases:
+        try:
+            slurm.run_cancel(base)
+        except OrchError as exc:
+            cause.add_note(f"and cancelling job {base} failed too: {exc}; cancel it by hand")
     for job_id in job_ids:
         shutil.rmtree(JobPaths(root, job_id).dir, ignore_errors=True)
     if parent is not None:

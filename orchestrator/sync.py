@@ -45,6 +45,7 @@ class Observation:
     cpu_s: float | None = None
     start: str | None = None
     end: str | None = None
+    workers: dict[str, int] | None = None  # a search of several workers: how many run, of how many
 
     def record(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, JobState) else v) for k, v in self.__dict__.items()}
@@ -146,12 +147,32 @@ def local_observation(paths: JobPaths) -> Observation:
         return Observation(JobState.NODE_FAIL, "the local runner died without recording an exit", "local")
 
 
+def search_observation(states: list[str | None], has_result: bool) -> Observation:
+    """A search's state from its workers' (newest attempts') states: RUNNING while any runs, PENDING
+    while any waits; once all ended, COMPLETED if the final step wrote the result, else the state of
+    the first worker that did not complete."""
+    known = [JobState(s) if s else JobState.PENDING for s in states]
+    running = sum(1 for s in known if s is JobState.RUNNING)
+    workers = {"running": running, "total": len(known)}
+    reason = f"{running} of {len(known)} workers running"
+    if running:
+        return Observation(JobState.RUNNING, reason, "workers", workers=workers)
+    if not all(s.terminal for s in known):
+        waiting = JobState.PENDING if JobState.PENDING in known else JobState.UNKNOWN
+        return Observation(waiting, reason, "workers", workers=workers)
+    if has_result:
+        return Observation(JobState.COMPLETED, "", "workers", workers=workers)
+    failed = next(s for s in known if s is not JobState.COMPLETED) if set(known) != {JobState.COMPLETED} \
+        else JobState.FAILED
+    return Observation(failed, "no worker wrote the search's result", "workers", workers=workers)
+
+
 def own_records(paths: JobPaths) -> Observation | None:
     """What the job's own files say, when they are conclusive (completed or failed)."""
     if not paths.run.exists():
         return None
     run = read_json(paths.run)
-    if run.get("status") == "completed" and paths.result.exists():
+    if run.get("status") == "completed":  # a worker of several: the result may be another worker's
         return Observation(JobState.COMPLETED, "from the job's own records", "registry")
     if run.get("status") == "failed":
         return Observation(JobState.FAILED, run.get("reason", ""), "registry")
@@ -177,8 +198,10 @@ class Tick:
     def run(self) -> Report:
         tracked = self.tracked()
         self.report.tracked = len(tracked)
-        observed = self.observe_slurm([t for t in tracked if t[1]["scheduler"] == "slurm"])
-        for paths, submission, previous in tracked:
+        searches = [t for t in tracked if t[1].get("worker_ids")]
+        jobs = [t for t in tracked if not t[1].get("worker_ids")]
+        observed = self.observe_slurm([t for t in jobs if t[1]["scheduler"] == "slurm"])
+        for paths, submission, previous in jobs:
             if submission["scheduler"] == "local":
                 observation = local_observation(paths)
             else:
@@ -190,8 +213,24 @@ class Tick:
                 else:
                     current = self.recover(paths, submission, current)
             self.rows[paths.job_id] = index.row(paths, submission, current)
+        for paths, submission, previous in searches:  # after their workers, whose records they sum up
+            current, settled = self.update_search(paths, submission, previous)
+            if settled and "recovery" not in current:
+                current = self.settle(paths, current, "a search of several workers: each worker is recovered "
+                                                      "on its own")
+            self.rows[paths.job_id] = index.row(paths, submission, current)
         index.save(self.root, self.rows, iso(self.clock()))
         return self.report
+
+    def update_search(self, paths: JobPaths, submission: dict[str, Any],
+                      previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+        """A search's record from its workers' newest attempts (their records are this tick's);
+        whether every one of them is settled."""
+        newest = [attempts.newest(JobPaths(self.root, w)) for w in attempts.workers(paths)]
+        records = [read_json(p.scheduler) if p.scheduler.exists() else {} for p in newest]
+        observation = search_observation([r.get("state") for r in records],
+                                         attempts.search_result(paths) is not None)
+        return self.update(paths, submission, previous, observation), all("recovery" in r for r in records)
 
     def tracked(self) -> list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]:
         """Every job not yet settled: new directories and the index's unsettled rows."""
@@ -300,9 +339,13 @@ class Tick:
                 self.report.problems.append(f"{paths.job_id}: {decision_text}")
         if state is JobState.FAILED and paths.run.exists():
             record["job_reason"] = read_json(paths.run).get("reason")
-        record["recovery"] = {"decision": decision_text, "child_job_id": child, "decided_at": iso(self.clock())}
+        return self.settle(paths, record, decision_text, child)
+
+    def settle(self, paths: JobPaths, record: dict[str, Any], decision: str, child: str | None = None) -> dict[str, Any]:
+        """Record the recovery decision of an ended job (or search); it is then never looked at again."""
+        record["recovery"] = {"decision": decision, "child_job_id": child, "decided_at": iso(self.clock())}
         record["changed_at"] = iso(self.clock())
-        self.report.decisions.append(f"{paths.job_id}: {state.value}: {decision_text}")
+        self.report.decisions.append(f"{paths.job_id}: {record['state']}: {decision}")
         write_json_atomic(paths.scheduler, record)
         return record
 

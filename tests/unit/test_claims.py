@@ -1,0 +1,226 @@
+"""Claims and the worker's coordination on real files and real processes (the objective is a stand-in).
+
+Real trials of a search with several workers run in tests/integration/test_workers.py.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from jobs.coordination import Coordinator, Heartbeat, holder_gone
+from jobs.search import run_search
+from orchestrator import claims
+from orchestrator.attempts import mark_child, search_records
+from orchestrator.config import load_config
+from orchestrator.registry import JobPaths, append_json_line, create_entry, read_json_lines
+from tests.conftest import v4_config
+
+SEARCH = "local-20261201T000000-aaaaaa"
+
+
+def worker_id(n: int) -> str:
+    return f"{SEARCH}_{n}"
+
+
+def make_search(root: Path, workers: int) -> JobPaths:
+    """A search entry listing ``workers`` worker entries, as orch submit writes them."""
+    ids = [worker_id(n) for n in range(workers)]
+    create_entry(root, SEARCH, {"submission.json": json.dumps({"worker_ids": ids})})
+    for n, job_id in enumerate(ids):
+        create_entry(root, job_id, {"submission.json": json.dumps({"search_id": SEARCH, "worker": n})})
+    return JobPaths(root, SEARCH)
+
+
+def test_a_claim_is_created_once_and_the_highest_generation_is_current(tmp_path: Path) -> None:
+    owner = {"job_id": "1", "host": "h", "pid": 1}
+    first = claims.create(tmp_path, "0003", 0, owner)
+    assert first is not None and first.owner() == owner
+    assert claims.create(tmp_path, "0003", 0, {"job_id": "2"}) is None  # another worker cannot win it too
+    assert claims.create(tmp_path, "0003", 1, {"job_id": "2"}) is not None  # a takeover is the next generation
+    (tmp_path / ".0003.2.abcd.tmp").write_text("{}")  # a stray temporary file is not a claim
+    current = claims.current(tmp_path)
+    assert (current["0003"].generation, current["0003"].owner()["job_id"]) == (1, "2")
+    assert current["0003"].trial == 3
+    claims.release(current["0003"], {"job_id": "2"}, "now")
+    assert claims.current(tmp_path)["0003"].owner()["released_at"] == "now"
+
+
+def test_the_next_trial_is_free_released_own_or_dead_and_never_a_live_workers(tmp_path: Path) -> None:
+    search = make_search(tmp_path / "registry", 2)
+    me, other = (JobPaths(search.root, worker_id(n)) for n in (0, 1))
+    alive = {"value": True}
+    coordinator = Coordinator(me, total=5, heartbeat_limit_s=2, gone=lambda owner: not alive["value"])
+    theirs = {"job_id": other.job_id, "host": "h", "pid": 1}
+    claims.create(search.claims, "0000", 0, theirs)  # running elsewhere
+    released = claims.create(search.claims, "0001", 0, theirs)
+    claims.release(released, theirs, "then")
+    claims.create(search.claims, "0002", 0, {"job_id": me.job_id, "pid": 1})  # my own, from before a requeue
+    append_json_line(other.trials, {"trial": 3, "job_id": other.job_id, "status": "ok", "loss": 1.0})
+
+    taken = [coordinator.take("now")[0] for _ in range(3)]
+    assert [(c.trial, c.generation) for c in taken] == [(1, 1), (2, 1), (4, 0)]
+    assert coordinator.take("now") is None  # trial 0 runs on a live worker: nothing to take
+    alive["value"] = False
+    assert coordinator.take("now") is None  # gone, but its heartbeat is still fresh
+    os.utime(search.claims / "0000.0", (time.time() - 5, time.time() - 5))
+    stale = coordinator.take("now")[0]
+    assert (stale.trial, stale.generation) == (0, 1)
+
+
+def test_a_taken_over_trial_keeps_the_point_its_dead_worker_had_proposed(tmp_path: Path) -> None:
+    search = make_search(tmp_path / "registry", 2)
+    dead = JobPaths(search.root, worker_id(1))
+    claims.create(search.claims, "0000", 0, {"job_id": dead.job_id})
+    request = {"trial": 0, "vals": {"n_filters": 1}, "params": {"n_filters": 64}, "point": {}, "seed": 42}
+    dead.trial_dir(0).mkdir(parents=True)
+    (dead.trial_dir(0) / "request.json").write_text(json.dumps(request))
+    os.utime(search.claims / "0000.0", (0, 0))
+    coordinator = Coordinator(JobPaths(search.root, worker_id(0)), 1, 2, gone=lambda owner: True)
+    claim, previous = coordinator.take("now")
+    assert claim.generation == 1 and previous == request
+    assert coordinator.pending(coordinator.snapshot()) == []  # its own claim is not pending for itself
+
+
+def test_a_worker_that_lost_trials_to_its_memory_runs_them_again_in_its_next_attempt(tmp_path: Path) -> None:
+    search = make_search(tmp_path / "registry", 2)
+    first = JobPaths(search.root, worker_id(1))
+    append_json_line(first.trials, {"trial": 0, "job_id": first.job_id, "status": "failed", "failure": "resource",
+                                    "reason": "killed", "claim_generation": 0})
+    retry = "local-20261201T000001-bbbbbb"
+    create_entry(search.root, retry, {"submission.json": json.dumps(
+        {"search_id": SEARCH, "worker": 1, "parent_job_id": first.job_id})})
+    mark_child(first, retry)
+    claims.create(search.claims, "0000", 0, {"job_id": first.job_id})
+    other = Coordinator(JobPaths(search.root, worker_id(0)), 1, 2, gone=lambda owner: True)
+    assert other.take("now") is None and other.finished(other.snapshot())  # recorded, for anyone else
+    mine = Coordinator(JobPaths(search.root, retry), 1, 2, gone=lambda owner: True)
+    assert not mine.finished(mine.snapshot())
+    claim, _ = mine.take("now")
+    assert claim.generation == 1
+    append_json_line(JobPaths(search.root, retry).trials, {"trial": 0, "job_id": retry, "status": "ok", "loss": 0.5,
+                                                           "claim_generation": 1})
+    assert [(r["job_id"], r["status"]) for r in search_records(first)] == [(retry, "ok")]
+
+
+def test_the_heartbeat_touches_the_claim_and_notices_a_takeover(tmp_path: Path) -> None:
+    claim = claims.create(tmp_path, "0000", 0, {"job_id": "1"})
+    os.utime(claim.path, (0, 0))
+    lost: list[bool] = []
+    with Heartbeat(claim, 0.05, lambda: lost.append(True)) as heartbeat:
+        time.sleep(0.3)
+        assert claim.heartbeat_age_s() < 1
+        claims.create(tmp_path, "0000", 1, {"job_id": "2"})
+        time.sleep(0.3)
+    assert heartbeat.lost and lost == [True]
+
+
+def test_a_local_holder_is_gone_when_its_process_is(tmp_path: Path) -> None:
+    job_id = worker_id(0)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "--job-dir", f"/r/jobs/{job_id}"])
+    try:
+        while b"--job-dir" not in Path(f"/proc/{child.pid}/cmdline").read_bytes():
+            time.sleep(0.01)  # until it has exec'd
+        host = socket.gethostname()
+        assert not holder_gone({"job_id": job_id, "host": host, "pid": child.pid})
+        assert holder_gone({"job_id": worker_id(1), "host": host, "pid": child.pid})  # a pid reused by another job
+        assert holder_gone({"job_id": f"{SEARCH}_", "host": host, "pid": child.pid})  # a whole name, not a prefix
+        assert holder_gone({"job_id": job_id, "host": "elsewhere", "pid": child.pid})  # only its heartbeat counts
+    finally:
+        child.kill()
+        child.wait()
+    assert holder_gone({"job_id": job_id, "host": host, "pid": child.pid})
+
+
+class StubRunner:
+    """Records an ok trial with loss = learning_rate after a short sleep (a stand-in for Keras)."""
+
+    def __init__(self, paths: JobPaths, sleep_s: float) -> None:
+        self.paths, self.sleep_s = paths, sleep_s
+        self.stop_requested = False
+
+    def abort(self) -> None:
+        self.stop_requested = True
+
+    def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        started = time.time()
+        time.sleep(self.sleep_s)
+        return {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": params, "status": "ok",
+                "objective": params["learning_rate"], "loss": params["learning_rate"], "duration_s": self.sleep_s,
+                "peak_rss_mb": 1.0, "started_s": started, "ended_at": str(time.time())}
+
+
+def _work(config_file: str, root: str, job_id: str, total: int, sleep_s: float) -> None:
+    config = load_config(config_file)
+    paths = JobPaths(Path(root), job_id)
+    run_search(config, paths, StubRunner(paths, sleep_s), Coordinator(paths, total, config.resources.heartbeat_limit_s),
+               log=lambda _: None)
+
+
+@pytest.fixture
+def parallel_config(write_config: Callable[..., Path]) -> Callable[[int], Path]:
+    def write(evals: int) -> Path:
+        cfg = v4_config()
+        cfg["model_parameters"].update(hp_max_evals=evals, startup_trials=4)
+        cfg["resources"] = {"heartbeat_limit_s": 2}
+        return write_config(cfg)
+    return write
+
+
+def test_six_worker_processes_run_every_trial_exactly_once(parallel_config: Callable[[int], Path],
+                                                           workdir: Path) -> None:
+    root = workdir / "registry"
+    search = make_search(root, 6)
+    context = multiprocessing.get_context("fork")
+    procs = [context.Process(target=_work, args=(str(parallel_config(48)), str(root), worker_id(n), 48, 0.05))
+             for n in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 6
+    every = [r for n in range(6) for r in read_json_lines(JobPaths(root, worker_id(n)).trials)]
+    assert sorted(r["trial"] for r in every) == list(range(48))  # none twice, none lost
+    assert sum(1 for n in range(6) if any(read_json_lines(JobPaths(root, worker_id(n)).trials))) >= 3
+    points = [json.dumps(r["params"], sort_keys=True) for r in every]
+    assert len(set(points)) == 48  # workers proposing at the same moment got different points
+    assert len(search_records(search)) == 48
+
+
+def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_taken_over(
+        parallel_config: Callable[[int], Path], workdir: Path) -> None:
+    root = workdir / "registry"
+    make_search(root, 2)
+    context = multiprocessing.get_context("fork")
+    config = str(parallel_config(8))
+    victim = context.Process(target=_work, args=(config, str(root), worker_id(1), 8, 30.0))
+    victim.start()
+    claims_dir = JobPaths(root, SEARCH).claims
+    deadline = time.monotonic() + 30
+    while not claims.current(claims_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [held] = claims.current(claims_dir).values()
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join()
+    last_beat = held.path.stat().st_mtime
+    # the stand-in job processes are forks of pytest: their cmdline does not name the job, so the
+    # claim shows the victim's pid, which is now gone
+    survivor = context.Process(target=_work, args=(config, str(root), worker_id(0), 8, 0.05))
+    survivor.start()
+    survivor.join(timeout=60)
+    assert survivor.exitcode == 0
+    records = list(read_json_lines(JobPaths(root, worker_id(0)).trials))
+    assert sorted(r["trial"] for r in records) == list(range(8))
+    retaken = next(r for r in records if r["trial"] == held.trial)
+    assert retaken["claim_generation"] == 1
+    assert retaken["started_s"] - last_beat >= 2  # not before the heartbeat limit
