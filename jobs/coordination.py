@@ -34,6 +34,16 @@ class Snapshot:
     claims: dict[str, Claim]
 
 
+@dataclass
+class Taken:
+    """A trial just claimed: the claim, the request of the claim it took over (whose point is kept),
+    if any, and the snapshot the decision was made on (the history for the proposal)."""
+
+    claim: Claim
+    previous: dict[str, Any] | None
+    view: Snapshot
+
+
 def holder_gone(owner: dict[str, Any]) -> bool:
     """Whether the worker named in a claim no longer runs: a local job's process is gone from this
     host, or the scheduler no longer lists a SLURM job. A holder that cannot be checked (a local
@@ -97,9 +107,8 @@ class Coordinator:
             return (owner.get("host"), owner.get("pid")) != (self.owner["host"], self.owner["pid"])
         return claim.heartbeat_age_s() > self.limit_s and self.gone(owner)
 
-    def take(self, when: str) -> tuple[Claim, dict[str, Any] | None] | None:
-        """Claim the next trial; with it, the request of the claim taken over (its point is kept), if
-        any. None when nothing can be taken now."""
+    def take(self, when: str) -> Taken | None:
+        """Claim the next trial; None when nothing can be taken now."""
         while True:
             view = self.snapshot()
             for n in range(self.total):
@@ -113,7 +122,7 @@ class Coordinator:
                 won = claims.create(self.claims_dir, claims.trial_key(n), generation,
                                     {**self.owner, "claimed_at": when})
                 if won is not None:
-                    return won, None if claim is None else self.request_of(claim)
+                    return Taken(won, None if claim is None else self.request_of(claim), view)
                 break  # another worker was faster: look again
             else:
                 return None

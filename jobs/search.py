@@ -29,10 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from jobs.coordination import Coordinator, Heartbeat, Snapshot
+from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken
 from jobs.suggester import Suggester
 from orchestrator.attempts import best_record
-from orchestrator.claims import Claim
 from orchestrator.config import MAXIMIZED, Config
 from orchestrator.registry import JobPaths, append_json_line, make_dir, read_json, write_json_atomic
 
@@ -174,8 +173,8 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
                 return Outcome("completed", f"{total} trials", ordered(view))
             time.sleep(poll_s)  # trials still run elsewhere: wait, to take over any whose worker dies
             continue
-        claim, previous = taken
-        record = run_claimed(config, runner, coordinator, claim, previous, poll_s, log)
+        claim = taken.claim
+        record = run_claimed(config, runner, coordinator, taken, poll_s, log)
         view = coordinator.snapshot()
         if record is None:
             if runner.stop_requested:
@@ -193,20 +192,19 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
                                ordered(view))
 
 
-def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, claim: Claim,
-                previous: dict[str, Any] | None, beat_s: float, log: Callable[[str], None]) -> dict[str, Any] | None:
+def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, taken: Taken, beat_s: float,
+                log: Callable[[str], None]) -> dict[str, Any] | None:
     """Propose (or keep the taken-over point), run and record the claimed trial; its record, or None
     when it was cut off."""
-    tid, total = claim.trial, config.model.hp_max_evals
+    claim, tid, total = taken.claim, taken.claim.trial, config.model.hp_max_evals
     with Heartbeat(claim, beat_s, runner.abort) as heartbeat:
-        if previous is not None:
-            vals, params = previous["vals"], previous["params"]
+        if taken.previous is not None:
+            vals, params = taken.previous["vals"], taken.previous["params"]
             log(f"trial {tid + 1}/{total}: taken over, same point: {json.dumps(params, sort_keys=True)}")
         else:
-            view = coordinator.snapshot()
             suggester = Suggester(config)
-            suggester.add_all(list(view.records.values()))
-            vals, params = suggester.suggest(tid, coordinator.pending(view))
+            suggester.add_all(list(taken.view.records.values()))
+            vals, params = suggester.suggest(tid, coordinator.pending(taken.view))
             log(f"trial {tid + 1}/{total}: {json.dumps(params, sort_keys=True)}")
         record = None if heartbeat.lost else runner.run(tid, vals, params)
         if record is None:

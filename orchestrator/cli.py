@@ -119,7 +119,10 @@ def describe_plan(p: Plan, notes: bool = False) -> list[str]:
              f"task     {c.task}, model {c.model_name}, {m.hp_max_evals} trials, objective {m.objective}, "
              f"{m.epochs} epochs max" + (f", early stopping on {m.early_stopping.monitor} (patience "
                                           f"{m.early_stopping.patience})" if m.early_stopping else ""),
-             f"planes   {', '.join(c.planes)}" + (f" (job array {p.request.array})" if p.request.array else ""),
+             f"planes   {', '.join(c.planes)}" + _tasks(p),
+             f"proposer hyperopt TPE, {m.startup_trials} of {m.hp_max_evals} trials random start-up"
+             + (f"; {c.resources.workers} workers share each search, claims taken over after "
+                f"{c.resources.heartbeat_limit_s:g} s without heartbeat" if c.resources.workers > 1 else ""),
              f"label    {c.dataset.label.describe()}; balance: "
              f"{c.dataset.balance_method if c.dataset.balance_data else 'off'}; split "
              f"{c.dataset.train_fraction:g}/{c.dataset.val_fraction:g}/{c.dataset.test_fraction:g}",
@@ -145,6 +148,15 @@ def describe_plan(p: Plan, notes: bool = False) -> list[str]:
         elif value:
             lines.append(f"{block}: {', '.join(value)} (kept as written; --notes to show)")
     return lines
+
+
+def _tasks(p: Plan) -> str:
+    """How the planes map to array tasks."""
+    r = p.request
+    if r.workers > 1:
+        per = "one array" if len(p.config.planes) == 1 else f"one array per plane ({len(p.config.planes)} searches)"
+        return f" ({r.workers} workers: {per}, --array={r.array}, task i = worker i)"
+    return f" (job array {r.array}: task i = plane i)" if r.array else ""
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

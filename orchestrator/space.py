@@ -114,7 +114,7 @@ class SearchSpace:
         """A sampled point as plain builder values: ints where the key is integral."""
         out = dict(point)
         for name in self.names:
-            if KEYS[name].kind is int:
+            if name in KEYS and KEYS[name].kind is int:  # a key of the builder's (a bench's space has others)
                 out[name] = int(round(out[name]))
         return out
 

@@ -68,13 +68,13 @@ def test_the_next_trial_is_free_released_own_or_dead_and_never_a_live_workers(tm
     claims.create(search.claims, "0002", 0, {"job_id": me.job_id, "pid": 1})  # my own, from before a requeue
     append_json_line(other.trials, {"trial": 3, "job_id": other.job_id, "status": "ok", "loss": 1.0})
 
-    taken = [coordinator.take("now")[0] for _ in range(3)]
+    taken = [coordinator.take("now").claim for _ in range(3)]
     assert [(c.trial, c.generation) for c in taken] == [(1, 1), (2, 1), (4, 0)]
     assert coordinator.take("now") is None  # trial 0 runs on a live worker: nothing to take
     alive["value"] = False
     assert coordinator.take("now") is None  # gone, but its heartbeat is still fresh
     os.utime(search.claims / "0000.0", (time.time() - 5, time.time() - 5))
-    stale = coordinator.take("now")[0]
+    stale = coordinator.take("now").claim
     assert (stale.trial, stale.generation) == (0, 1)
 
 
@@ -87,8 +87,8 @@ def test_a_taken_over_trial_keeps_the_point_its_dead_worker_had_proposed(tmp_pat
     (dead.trial_dir(0) / "request.json").write_text(json.dumps(request))
     os.utime(search.claims / "0000.0", (0, 0))
     coordinator = Coordinator(JobPaths(search.root, worker_id(0)), 1, 2, gone=lambda owner: True)
-    claim, previous = coordinator.take("now")
-    assert claim.generation == 1 and previous == request
+    taken = coordinator.take("now")
+    assert taken.claim.generation == 1 and taken.previous == request
     assert coordinator.pending(coordinator.snapshot()) == []  # its own claim is not pending for itself
 
 
@@ -106,8 +106,7 @@ def test_a_worker_that_lost_trials_to_its_memory_runs_them_again_in_its_next_att
     assert other.take("now") is None and other.finished(other.snapshot())  # recorded, for anyone else
     mine = Coordinator(JobPaths(search.root, retry), 1, 2, gone=lambda owner: True)
     assert not mine.finished(mine.snapshot())
-    claim, _ = mine.take("now")
-    assert claim.generation == 1
+    assert mine.take("now").claim.generation == 1
     append_json_line(JobPaths(search.root, retry).trials, {"trial": 0, "job_id": retry, "status": "ok", "loss": 0.5,
                                                            "claim_generation": 1})
     assert [(r["job_id"], r["status"]) for r in search_records(first)] == [(retry, "ok")]
