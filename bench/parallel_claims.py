@@ -6,7 +6,8 @@ Hartmann-6 after a short sleep. Coordination per trial is everything between two
 worker: appending the last record, claiming the next trial, rebuilding the history, proposing.
 It is printed as wall time (which includes waiting for one of this machine's cores while 63 other
 processes want them too) and as CPU time of the worker (its own cost), and by how many records
-the search held at the time, against the trial time.
+the search held at the time, against the trial time. Then one more worker, alone on the machine,
+runs 64 further trials of the same search (records 640 to 703): the cost without contention.
 
     python bench/parallel_claims.py [--workers 64] [--trials 640] [--sleep-s 0.5]
 """
@@ -14,6 +15,7 @@ the search held at the time, against the trial time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -50,6 +52,10 @@ def main() -> None:
         counts = Counter(r["trial"] for r in records)
         ran_by = Counter(r["job_id"] for r in records)
         claims = len(os.listdir(root / "jobs" / "900000" / "claims"))
+        late = new_search(root, "900001", 1)[0]  # a worker of search 900000 made by hand: its entry says so
+        late.submission.write_text(json.dumps({"search_id": "900000", "worker": args.workers}))
+        alone = [r for r in run_workers(config_for("hartmann6", args.trials + 64, startup=10, seed=1), [late],
+                                        "hartmann6", 0.0) if r["job_id"] == late.job_id]
     print(f"{args.workers} workers, {args.trials} trials of Hartmann-6 + {args.sleep_s:g} s sleep, "
           f"{os.cpu_count()} cores, {wall:.1f} s wall")
     print(f"trials run:  {len(records)} (distinct numbers {len(counts)}, expected {args.trials})")
@@ -61,6 +67,9 @@ def main() -> None:
     print(f"coordination per trial, ms: wall median {statistics.median(coord):.1f}, p99 {percentile(coord, 0.99):.1f}; "
           f"CPU median {statistics.median(cpu):.1f}, p99 {percentile(cpu, 0.99):.1f}; "
           f"trial time {args.sleep_s * 1000:.0f} ms")
+    solo = [r["coordination_s"] * 1000 for r in alone]
+    print(f"one worker alone at {args.trials}-{args.trials + 63} records: wall median {statistics.median(solo):.1f} ms, "
+          f"p99 {percentile(solo, 0.99):.1f} ms ({len(alone)} trials)")
     print("by records in the search when the trial was proposed (trial number n sees about n):")
     step = max(1, args.trials // 5)
     for lo in range(0, args.trials, step):

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from orchestrator import attempts, claims, slurm
 from orchestrator.claims import Claim
 from orchestrator.errors import SchedulerError
-from orchestrator.registry import JobPaths, read_json
+from orchestrator.registry import JobPaths, LineTails, read_json
 
 
 @dataclass
@@ -83,6 +83,8 @@ class Coordinator:
         self.gone = gone
         self.mine = {p.job_id for p in attempts.chain(paths)}  # this job and the attempts it continues
         self.owner = {"job_id": paths.job_id, "host": socket.gethostname(), "pid": os.getpid()}
+        self.tails = LineTails()  # every member's trials.jsonl, read as it grows
+        self.requests: dict[tuple[str, int], dict[str, Any]] = {}  # (key, generation) → its holder's request
 
     @property
     def claims_dir(self) -> Path:
@@ -90,7 +92,7 @@ class Coordinator:
 
     def snapshot(self) -> Snapshot:
         """Every member's records (the counting one per trial) and the current claims."""
-        records = attempts.search_records(self.paths)
+        records = attempts.counting([r for m in attempts.members_with(self.paths) for r in self.tails.read(m.trials)])
         return Snapshot({r["trial"]: r for r in records}, claims.current(self.claims_dir))
 
     def _rerun(self, record: dict[str, Any]) -> bool:
@@ -111,6 +113,7 @@ class Coordinator:
         """Claim the next trial; None when nothing can be taken now."""
         while True:
             view = self.snapshot()
+            raced = False
             for n in range(self.total):
                 record, claim = view.records.get(n), view.claims.get(claims.trial_key(n))
                 if record is not None and not self._rerun(record):
@@ -123,8 +126,8 @@ class Coordinator:
                                     {**self.owner, "claimed_at": when})
                 if won is not None:
                     return Taken(won, None if claim is None else self.request_of(claim), view)
-                break  # another worker was faster: look again
-            else:
+                raced = True  # another worker was faster: try the next one, then look again
+            if not raced:
                 return None
 
     def finished(self, view: Snapshot) -> bool:
@@ -144,6 +147,8 @@ class Coordinator:
 
     def request_of(self, claim: Claim) -> dict[str, Any] | None:
         """The trial request (point and raw values) the holder of ``claim`` wrote, if any."""
+        if (claim.key, claim.generation) in self.requests:
+            return self.requests[claim.key, claim.generation]
         job_id = claim.owner().get("job_id")
         if not job_id or claim.trial is None:
             return None
@@ -152,7 +157,10 @@ class Coordinator:
             request = read_json(path) if path.exists() else None
         except Exception:  # a torn or foreign file gives no point; the trial gets a new one
             return None
-        return request if isinstance(request, dict) and "vals" in request else None
+        if not (isinstance(request, dict) and "vals" in request):
+            return None
+        self.requests[claim.key, claim.generation] = request  # written once, before the trial starts
+        return request
 
     def pending(self, view: Snapshot) -> list[tuple[int, dict[str, Any]]]:
         """(trial, raw values) of the trials running elsewhere whose point is known."""
@@ -200,8 +208,8 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self.stopped.wait(self.interval_s):
-            newest = claims.current(self.claim.path.parent).get(self.claim.key)
-            if newest is not None and newest.generation > self.claim.generation:
+            taken_over = claims.Claim(self.claim.key, self.claim.generation + 1, self.claim.folder)
+            if taken_over.path.exists():  # a takeover always creates the next generation
                 self.lost = True
                 self.on_lost()
                 return

@@ -162,8 +162,10 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
         log(f"resuming: {len(view.records)} of {total} trials already recorded")
     failures = _trailing_failures([r for r in view.records.values() if r["job_id"] in coordinator.mine])
     poll_s = min(10.0, max(0.5, config.resources.heartbeat_limit_s / 10))
+    suggester = Suggester(config)
     while True:
         if runner.stop_requested:
+            view = coordinator.snapshot()
             return Outcome("interrupted", f"stop requested after {len(view.records)} of {total} trials",
                            ordered(view))
         taken = coordinator.take(now())
@@ -174,13 +176,12 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
             time.sleep(poll_s)  # trials still run elsewhere: wait, to take over any whose worker dies
             continue
         claim = taken.claim
-        record = run_claimed(config, runner, coordinator, taken, poll_s, log)
-        view = coordinator.snapshot()
+        record = run_claimed(config, runner, coordinator, suggester, taken, poll_s, log)
         if record is None:
             if runner.stop_requested:
                 coordinator.release(claim, now())
                 return Outcome("interrupted", f"stopped during trial {claim.trial + 1}; it will run again",
-                               ordered(view))
+                               ordered(coordinator.snapshot()))
             log(f"trial {claim.trial + 1}/{total} was taken over by another worker; its run here is dropped")
             continue
         if record["status"] == "ok":
@@ -189,11 +190,11 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
             failures += 1
             if failures >= config.model.max_consecutive_failures:
                 return Outcome("failed", f"{failures} consecutive trials failed; last: {record['reason']}",
-                               ordered(view))
+                               ordered(coordinator.snapshot()))
 
 
-def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, taken: Taken, beat_s: float,
-                log: Callable[[str], None]) -> dict[str, Any] | None:
+def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, suggester: Suggester, taken: Taken,
+                beat_s: float, log: Callable[[str], None]) -> dict[str, Any] | None:
     """Propose (or keep the taken-over point), run and record the claimed trial; its record, or None
     when it was cut off."""
     claim, tid, total = taken.claim, taken.claim.trial, config.model.hp_max_evals
@@ -202,8 +203,7 @@ def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, t
             vals, params = taken.previous["vals"], taken.previous["params"]
             log(f"trial {tid + 1}/{total}: taken over, same point: {json.dumps(params, sort_keys=True)}")
         else:
-            suggester = Suggester(config)
-            suggester.add_all(list(taken.view.records.values()))
+            suggester.reset(ordered(taken.view))
             vals, params = suggester.suggest(tid, coordinator.pending(taken.view))
             log(f"trial {tid + 1}/{total}: {json.dumps(params, sort_keys=True)}")
         record = None if heartbeat.lost else runner.run(tid, vals, params)

@@ -32,6 +32,7 @@ class Suggester:
         self.seed = config.dataset.random_seed
         self.startup = config.model.startup_trials
         self.history: list[tuple[int, dict[str, Any], float | None]] = []  # trial, raw values, loss (None: failed)
+        self.docs: dict[tuple[Any, ...], dict[str, Any]] = {}  # hyperopt's trial documents, made once each
 
     def add(self, record: dict[str, Any]) -> None:
         """Put one finished trial into the history."""
@@ -41,30 +42,40 @@ class Suggester:
         """Put finished trials into the history."""
         self.history += [(r["trial"], r["vals"], r["loss"] if r["status"] == "ok" else None) for r in records]
 
+    def reset(self, records: list[dict[str, Any]]) -> None:
+        """Make the history exactly ``records`` (a worker's view of its search before each proposal)."""
+        self.history = []
+        self.add_all(records)
+
     def liar(self) -> float | None:
         """The loss pending trials enter with: the worst finished loss (None before any)."""
         losses = [loss for _, _, loss in self.history if loss is not None and math.isfinite(loss)]
         return max(losses) if losses else None
 
+    def _doc(self, tid: int, vals: dict[str, Any], loss: float | None) -> dict[str, Any]:
+        """hyperopt's document of one finished (or pending, at the liar's loss) trial."""
+        from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, Trials
+
+        key = (tid, loss, tuple(sorted(vals.items())))
+        if key not in self.docs:
+            result = {"status": STATUS_FAIL} if loss is None else {"status": STATUS_OK, "loss": loss}
+            misc = {"tid": tid, "cmd": self.domain.cmd, "workdir": None, "idxs": {k: [tid] for k in vals},
+                    "vals": {k: [v] for k, v in vals.items()}}
+            [doc] = Trials().new_trial_docs([tid], [None], [result], [misc])
+            doc["state"] = JOB_STATE_DONE
+            self.docs[key] = doc
+        return self.docs[key]
+
     def _trials(self, pending: list[tuple[int, dict[str, Any]]]) -> Any:
         """hyperopt's ``Trials`` holding the history and, at the liar value, ``pending``."""
-        from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, Trials
+        from hyperopt import Trials
 
         liar = self.liar()
         docs = [*self.history, *((n, vals, liar) for n, vals in pending if liar is not None)]
         trials = Trials()
-        if not docs:
-            return trials
-        tids = [tid for tid, _, _ in docs]
-        results = [{"status": STATUS_FAIL} if loss is None else {"status": STATUS_OK, "loss": loss}
-                   for _, _, loss in docs]
-        miscs = [{"tid": tid, "cmd": self.domain.cmd, "workdir": None, "idxs": {k: [tid] for k in vals},
-                  "vals": {k: [v] for k, v in vals.items()}} for tid, vals, _ in docs]
-        new = trials.new_trial_docs(tids, [None] * len(docs), results, miscs)
-        for doc in new:
-            doc["state"] = JOB_STATE_DONE
-        trials.insert_trial_docs(new)
-        trials.refresh()
+        if docs:
+            trials.insert_trial_docs([self._doc(*d) for d in docs])
+            trials.refresh()
         return trials
 
     def suggest(self, tid: int, pending: list[tuple[int, dict[str, Any]]] = ()) -> tuple[dict[str, Any],

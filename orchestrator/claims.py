@@ -42,7 +42,11 @@ class Claim:
 
     key: str
     generation: int
-    path: Path
+    folder: Path
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"{self.key}.{self.generation}"
 
     @property
     def trial(self) -> int | None:
@@ -79,7 +83,7 @@ def current(claims_dir: Path) -> dict[str, Claim]:
             continue  # temporary files and anything else
         key, generation = match[1], int(match[2])
         if key not in found or generation > found[key].generation:
-            found[key] = Claim(key, generation, claims_dir / name)
+            found[key] = Claim(key, generation, claims_dir)
     return found
 
 
@@ -97,12 +101,12 @@ def create(claims_dir: Path, key: str, generation: int, owner: dict[str, Any]) -
         os.close(fd)
     try:
         os.link(tmp, target)
-        return Claim(key, generation, target)
+        return Claim(key, generation, claims_dir)
     except FileExistsError:
         return None
     except OSError:
         # NFS may lose the reply of a link that succeeded: the link count says what happened
-        return Claim(key, generation, target) if os.stat(tmp).st_nlink == 2 else None
+        return Claim(key, generation, claims_dir) if os.stat(tmp).st_nlink == 2 else None
     finally:
         os.unlink(tmp)
 

@@ -151,6 +151,28 @@ def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+class LineTails:
+    """JSON-lines files read incrementally: each call parses only what was appended since the last
+    (the files are append-only); a last line not yet complete is read once it is."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Path, tuple[int, list[dict[str, Any]]]] = {}
+
+    def read(self, path: Path) -> list[dict[str, Any]]:
+        """Every complete record of ``path`` so far (the same list object, grown)."""
+        offset, records = self.seen.get(path, (0, []))
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return records
+        end = data.rfind(b"\n") + 1
+        records += [json.loads(line) for line in data[:end].splitlines() if line]
+        self.seen[path] = (offset + end, records)
+        return records
+
+
 @dataclass(frozen=True)
 class JobPaths:
     """Every path of one job directory. The only place these names are spelled."""

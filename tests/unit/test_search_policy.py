@@ -68,6 +68,25 @@ def test_same_history_gives_the_same_next_suggestion_after_a_json_round_trip(
     assert other.suggest(24) != live.suggest(24)  # the suggestion does depend on the history
 
 
+def test_a_reused_suggester_proposes_what_a_fresh_one_does_with_or_without_pending_trials(
+        write_config: Callable[..., Path], workdir: Path) -> None:
+    config = config_for(write_config, 30)
+    reused = Suggester(config)
+    records: list[dict[str, Any]] = []
+    for tid in range(26):
+        pending = [(r["trial"], r["vals"]) for r in records[-2:]] if tid % 3 == 0 else []
+        reused.reset(records)
+        fresh = Suggester(config)
+        fresh.add_all(records)
+        vals, params = reused.suggest(tid, pending)
+        assert (vals, params) == fresh.suggest(tid, pending)
+        records.append({"trial": tid, "vals": vals, "status": "ok", "loss": params["learning_rate"]})
+    with_liar = Suggester(config)
+    with_liar.add_all(records[:-3])
+    alone = with_liar.suggest(26)
+    assert with_liar.suggest(26, [(r["trial"], r["vals"]) for r in records[-3:]]) != alone  # pending count
+
+
 def test_consecutive_failures_stop_the_search_and_single_ones_do_not(
         write_config: Callable[..., Path], workdir: Path) -> None:
     paths = JobPaths(workdir / "registry", "100")
