@@ -11,42 +11,28 @@ both from submit to the search's end, the trials each worker ran, and the ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.local_search import demo_config, run_local  # noqa: E402
 from orchestrator.attempts import members, search_records  # noqa: E402
-from orchestrator.registry import JobPaths, read_json, read_json_lines  # noqa: E402
-from orchestrator.submit import plan, submit  # noqa: E402
+from orchestrator.registry import read_json, read_json_lines  # noqa: E402
 from orchestrator.synthetic import generate  # noqa: E402
 
-DEMO = Path(__file__).resolve().parent.parent / "json" / "demo" / "demo.json"
 
-
-def run(tmp: Path, data: Path, trials: int, workers: int) -> tuple[float, list[int], float]:
-    """Wall time, trials per worker, best validation loss of one search."""
-    config = json.loads(DEMO.read_text())
-    config["data_directories"] = [str(data / "es"), str(data / "cc")]
-    config["model_parameters"]["hp_max_evals"] = trials
+def run(tmp: Path, data: Path, trials: int, workers: int) -> tuple[float, float]:
+    """Wall time and best validation loss of one search."""
+    config = demo_config(data, hp_max_evals=trials, pruning={"method": "none"})  # the same trials in both
     config["resources"]["workers"] = workers
-    path = tmp / f"speedup{workers}.json"
-    path.write_text(json.dumps(config))
-    root = tmp / f"registry{workers}"
-    started = time.monotonic()
-    [job_id], runner = submit(plan(path, root), use_local=True)
-    if runner.wait() != 0:
-        raise RuntimeError(f"search {job_id} failed; see {root / 'jobs'}")
-    wall = time.monotonic() - started
-    search = JobPaths(root, job_id)
+    search, wall = run_local(config, tmp, f"speedup{workers}")
     per_worker = [sum(1 for _ in read_json_lines(m.trials)) for m in members(search)]
     threads = {read_json(m.run)["threads"] for m in members(search)}
     print(f"  {workers} worker(s) × {threads.pop()} thread(s): {wall:6.1f} s, trials per worker {per_worker}",
           flush=True)
-    return wall, per_worker, min(r["loss"] for r in search_records(search) if r["status"] == "ok")
+    return wall, min(r["loss"] for r in search_records(search) if r["status"] == "ok")
 
 
 def main() -> None:
@@ -57,8 +43,8 @@ def main() -> None:
         tmp = Path(tmp_name)
         generate(tmp / "data", files_per_production=10, samples_per_file=250, seed=0)
         print(f"demo search, {args.trials} trials, real Keras:")
-        serial, _, serial_best = run(tmp, tmp / "data", args.trials, 1)
-        parallel, _, parallel_best = run(tmp, tmp / "data", args.trials, 2)
+        serial, serial_best = run(tmp, tmp / "data", args.trials, 1)
+        parallel, parallel_best = run(tmp, tmp / "data", args.trials, 2)
     print(f"speed-up (1×2 wall / 2×1 wall): {serial / parallel:.2f}; best val_loss {serial_best:.4f} (1 worker) "
           f"vs {parallel_best:.4f} (2 workers)")
 

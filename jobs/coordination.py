@@ -46,8 +46,9 @@ class Taken:
 
 def holder_gone(owner: dict[str, Any]) -> bool:
     """Whether the worker named in a claim no longer runs: a local job's process is gone from this
-    host, or the scheduler no longer lists a SLURM job. A holder that cannot be checked (a local
-    job on another host, a scheduler that does not answer) counts as gone only by its heartbeat."""
+    host, or ``squeue`` no longer lists the SLURM job. A holder that cannot be checked at all (a local
+    job on another host, no ``squeue`` on this node) is judged by its heartbeat alone; a scheduler
+    that fails to answer this time says nothing, and the claim is looked at again later."""
     job_id = owner.get("job_id")
     if not job_id:
         return True
@@ -58,7 +59,8 @@ def holder_gone(owner: dict[str, Any]) -> bool:
     try:
         return not slurm.run_squeue_states(job_id)
     except SchedulerError as exc:
-        return "invalid job id" in str(exc).lower()
+        message = str(exc).lower()
+        return "invalid job id" in message or "command not found" in message
 
 
 def _process_runs(pid: int, job_id: str) -> bool:

@@ -197,6 +197,7 @@ def final_result(config: Config, paths: JobPaths, plane: str, records: list[dict
     return {
         "job_id": paths.job_id, "config": config.label, "plane": plane, "completed_at": now(),
         "objective_name": config.model.objective, "trials_total": len(records), "trials_ok": len(ok),
+        "trials_pruned": sum(1 for r in records if r["status"] == "pruned"),
         "best_trial": best["trial"], "best_job_id": best["job_id"], "best_params": best["params"],
         "best_objective": best["objective"], "validation": best["metrics"], "test": final["test"],
         "final_model": "reused: the best trial's saved model (restored best weights), not retrained",

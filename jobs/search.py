@@ -31,8 +31,8 @@ from typing import IO, Any, Callable
 
 from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken
 from jobs.suggester import Suggester
-from orchestrator.attempts import best_record
-from orchestrator.config import MAXIMIZED, Config
+from orchestrator.attempts import RESULTS, best_record
+from orchestrator.config import Config, loss_of
 from orchestrator.registry import JobPaths, append_json_line, make_dir, read_json, write_json_atomic
 
 
@@ -49,11 +49,6 @@ class Outcome:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def loss_of(objective: str, value: float) -> float:
-    """What hyperopt minimizes for an objective (accuracy-like objectives are negated)."""
-    return -value if objective in MAXIMIZED else value
 
 
 # TensorFlow's C++ start-up lines, printed by every trial process before logging is set up
@@ -102,6 +97,7 @@ class TrialRunner:
         folder = self.paths.trial_dir(tid)
         make_dir(folder)
         (folder / "result.json").unlink(missing_ok=True)
+        self.paths.progress(tid).unlink(missing_ok=True)
         point = {**self.config.model.space.fixed(), "batch_size": self.config.model.batch_size, **params}
         write_json_atomic(folder / "request.json", {"trial": tid, "point": point, "vals": vals, "params": params,
                                                     "seed": self.config.dataset.random_seed + tid})
@@ -117,9 +113,11 @@ class TrialRunner:
         result_file = folder / "result.json"
         if code == 0 and result_file.exists():
             result = read_json(result_file)
-            if result["status"] == "ok":
+            if result["status"] in ("ok", "pruned"):  # a pruned trial is a result too, only a shorter one
                 value = result["metrics"][self.config.model.objective]
-                record.update(status="ok", objective=value, loss=loss_of(self.config.model.objective, value))
+                record.update(status=result["status"], objective=value, loss=loss_of(self.config.model.objective, value))
+                if result["status"] == "pruned":
+                    record["reason"] = result["reason"]
             else:
                 record.update(status="failed", reason=result["reason"], failure="program")
             record.update({k: result.get(k) for k in ("metrics", "epochs_run", "best_epoch", "train_val_gap",
@@ -184,7 +182,7 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
                                ordered(coordinator.snapshot()))
             log(f"trial {claim.trial + 1}/{total} was taken over by another worker; its run here is dropped")
             continue
-        if record["status"] == "ok":
+        if record["status"] in RESULTS:
             failures = 0
         else:
             failures += 1
@@ -211,9 +209,10 @@ def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, s
             return None
         record["claim_generation"] = claim.generation
         append_json_line(runner.paths.trials, record)
-    if record["status"] == "ok":
+    if record["status"] in RESULTS:
         log(f"trial {tid + 1}/{total}: {config.model.objective} {record['objective']:.4f} "
-            f"({record['duration_s']:.0f} s, peak {record['peak_rss_mb']:.0f} MB)")
+            f"({record['duration_s']:.0f} s, peak {record['peak_rss_mb']:.0f} MB)"
+            + (f", pruned after {record['epochs_run']} epochs" if record["status"] == "pruned" else ""))
     else:
         log(f"trial {tid + 1}/{total} failed: {record['reason']}")
     return record
@@ -228,7 +227,7 @@ def _trailing_failures(records: list[dict[str, Any]]) -> int:
     """How many of this worker's latest records, in the order they ended, are failures."""
     count = 0
     for record in sorted(records, key=lambda r: (r.get("ended_at") or "", r["trial"]), reverse=True):
-        if record["status"] == "ok":
+        if record["status"] in RESULTS:
             break
         count += 1
     return count

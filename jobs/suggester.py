@@ -8,7 +8,7 @@ the same moment are pushed apart instead of all choosing the same promising poin
 Before any trial finished ok there is no liar, and pending trials are left out.
 
 Trial ``n`` is proposed with the seed ``(random_seed, n)``: the same history gives the
-same point. hyperopt draws its first ``startup_trials`` points at random
+same point. A pruned trial enters with the loss it had when it was stopped. hyperopt draws its first ``startup_trials`` points at random
 (``n_startup_jobs``), counting pending trials too.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from orchestrator.attempts import RESULTS
 from orchestrator.config import Config
 
 
@@ -40,7 +41,7 @@ class Suggester:
 
     def add_all(self, records: list[dict[str, Any]]) -> None:
         """Put finished trials into the history."""
-        self.history += [(r["trial"], r["vals"], r["loss"] if r["status"] == "ok" else None) for r in records]
+        self.history += [(r["trial"], r["vals"], r["loss"] if r["status"] in RESULTS else None) for r in records]
 
     def reset(self, records: list[dict[str, Any]]) -> None:
         """Make the history exactly ``records`` (a worker's view of its search before each proposal)."""

@@ -22,9 +22,11 @@ import numpy as np
 
 from jobs.data import open_split
 from jobs.metrics import classification, roc_curve
-from orchestrator.attempts import search_of
-from orchestrator.config import Config, load_config
-from orchestrator.registry import JobPaths, read_json, write_json_atomic
+from jobs.pruning import Curve, best_so_far, decide
+from orchestrator import claims
+from orchestrator.attempts import search_of, search_records
+from orchestrator.config import MONITORS, Config, load_config, loss_of
+from orchestrator.registry import JobPaths, LineTails, append_json_line, read_json, write_json_atomic
 
 MAX_ROC_POINTS = 1000
 
@@ -56,6 +58,54 @@ def epoch_logger(trial: int, epochs: int) -> Any:
                   flush=True)
 
     return EpochLine()
+
+
+def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
+    """A callback appending each epoch's validation metrics to the trial's progress file and, with
+    ``model_parameters.pruning``, stopping the trial when the rule says so (``jobs.pruning``).
+    The other trials' curves are read once per epoch."""
+    import keras
+
+    rule = config.model.pruning
+    metric = config.model.objective if config.model.objective in MONITORS else "val_loss"  # Keras's per-epoch ones
+    tails = LineTails()
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.losses: list[float] = []
+            self.pruned: str | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            value = float(logs.get(metric, float("nan")))
+            self.losses.append(loss_of(metric, value))
+            best = best_so_far(self.losses)
+            append_json_line(paths.progress(tid), {
+                "trial": tid, "epoch": epoch + 1, "metric": metric, "value": value, "best_loss": best[-1],
+                **{k: float(v) for k, v in logs.items() if k.startswith("val_")}})
+            if rule.method != "none":
+                self.pruned = decide(rule, best, other_curves(paths, tid, tails))
+                if self.pruned:
+                    print(f"trial {tid + 1} pruned at epoch {epoch + 1}: {self.pruned}", flush=True)
+                    self.model.stop_training = True
+
+    return Progress()
+
+
+def other_curves(paths: JobPaths, tid: int, tails: LineTails) -> list[Curve]:
+    """The best-so-far curves of the search's other trials: finished ones (their records) and those
+    running now (current claims), from their progress files."""
+    search = search_of(paths)
+    records = {r["trial"]: r["job_id"] for r in search_records(paths)}
+    running = {}
+    for claim in claims.current(search.claims).values():
+        owner = claim.owner()
+        if claim.trial is not None and claim.trial not in records and owner.get("job_id") \
+                and not owner.get("released_at"):
+            running[claim.trial] = owner["job_id"]
+    return [Curve(tuple(line["best_loss"] for line in tails.read(JobPaths(paths.root, job_id).progress(n))), finished)
+            for trials, finished in ((records, True), (running, False)) for n, job_id in trials.items() if n != tid]
 
 
 def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int | None) -> Any:
@@ -112,7 +162,8 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
     m = config.model
     model = build_model(point, m.input_shape, math.ceil(len(y_train) / point["batch_size"]))
     logger = epoch_logger(tid, m.epochs)
-    callbacks = [logger, keras.callbacks.TerminateOnNaN()]
+    progress = progress_callback(paths, tid, config)
+    callbacks = [logger, progress, keras.callbacks.TerminateOnNaN()]
     if m.early_stopping:
         es = m.early_stopping
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -134,7 +185,8 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
     val = classification(np.asarray(y_val), scores)
     best = best_epoch(history, config)
     model.save(folder / "model.keras")
-    return {"status": "ok", "epochs_run": epochs_run, "best_epoch": best + 1, "steps_per_epoch": logger.steps,
+    pruned = {"status": "pruned", "reason": progress.pruned} if progress.pruned else {"status": "ok"}
+    return {**pruned, "epochs_run": epochs_run, "best_epoch": best + 1, "steps_per_epoch": logger.steps,
             "train_val_gap": round(history["accuracy"][best] - history["val_accuracy"][best], 5),
             "metrics": {"val_loss": float(val_loss), "val_accuracy": val["accuracy"], "val_auc": val["auc"],
                         "val_f1": val["f1"], "val_precision": val["precision"], "val_recall": val["recall"]}}

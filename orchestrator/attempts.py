@@ -132,7 +132,12 @@ def search_result(search: JobPaths) -> JobPaths | None:
     return next((m for m in members(search) if m.result.exists()), None)
 
 
+RESULTS = frozenset({"ok", "pruned"})  # trial statuses with an objective; "failed" has none
+
+
 def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The ok trial with the lowest hyperopt loss (first one on ties); None when no trial is ok."""
-    ok = [r for r in records if r["status"] == "ok" and math.isfinite(r["loss"])]
+    """The ok trial with the lowest loss (first one on ties); a pruned one only when every trial with
+    a result was pruned; None when no trial has a result."""
+    scored = [r for r in records if r["status"] in RESULTS and math.isfinite(r["loss"])]
+    ok = [r for r in scored if r["status"] == "ok"] or scored
     return min(ok, key=lambda r: (r["loss"], r["trial"])) if ok else None

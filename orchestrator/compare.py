@@ -62,6 +62,7 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
     wall = max(sum(sched.get(j, {}).get("elapsed_s") or 0 for j in chain) for chain in chains)  # workers at once
     return {
         "version": index_row["label"], "job_ids": view["attempts"], "trials_done": trials["done"],
+        "trials_pruned": trials["pruned"],
         "trials_total": trials["total"], "best_trial": best["trial"] + 1 if best else None,
         "objective_name": best["objective_name"] if best else None, "objective": best["objective"] if best else None,
         "val_accuracy": (best.get("metrics") or {}).get("val_accuracy") if best else None,
@@ -86,7 +87,8 @@ def compare(root: Path, targets: list[str]) -> list[dict[str, Any]]:
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
-    return [[r["version"], " → ".join(r["job_ids"]), f"{r['trials_done']}/{r['trials_total']}",
+    return [[r["version"], " → ".join(r["job_ids"]), f"{r['trials_done']}/{r['trials_total']}"
+             + (f" ({r['trials_pruned']} pruned)" if r.get("trials_pruned") else ""),
              f"{r['best_trial']}/{r['trials_total']}" if r["best_trial"] else "–",
              f"{r['objective_name']} {r['objective']:.4f}" if r["objective"] is not None else "–",
              fmt(r["val_accuracy"]), fmt(r["test_f1"]), fmt(r["test_auc"]),

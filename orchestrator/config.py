@@ -80,6 +80,16 @@ class EarlyStopping:
 
 
 @dataclass(frozen=True)
+class Pruning:
+    """When a trial stops before its last epoch because its curve is worse than the others' (``jobs.pruning``)."""
+
+    method: str  # "none", "median" or "halving"
+    min_epochs: int  # no decision before this epoch (halving: its first rung)
+    warmup_trials: int  # no decision before this many trials of the search have finished
+    reduction_factor: int  # halving: rungs at min_epochs × factor^k, the top 1/factor go on
+
+
+@dataclass(frozen=True)
 class ModelParams:
     input_shape: tuple[int, int, int]
     hp_max_evals: int
@@ -90,6 +100,7 @@ class ModelParams:
     objective: str
     max_consecutive_failures: int
     startup_trials: int  # hyperopt's random start-up trials (n_startup_jobs), at most hp_max_evals
+    pruning: Pruning
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,11 @@ class Config:
         if plane is not None:
             data["plane"] = plane
         return data
+
+
+def loss_of(objective: str, value: float) -> float:
+    """What the search minimizes for an objective's value (accuracy-like objectives are negated)."""
+    return -value if objective in MAXIMIZED else value
 
 
 def config_hash(data: dict[str, Any]) -> str:
@@ -339,9 +355,22 @@ def _model(sec: Section) -> ModelParams:
         objective=sec.take("objective", one_of(*OBJECTIVES), f"one of {', '.join(OBJECTIVES)}", "val_loss"),
         max_consecutive_failures=sec.take("max_consecutive_failures", int_at_least(1), "an integer ≥ 1", 3),
         startup_trials=sec.take("startup_trials", int_at_least(0), "an integer ≥ 0", DEFAULT_STARTUP_TRIALS),
+        pruning=_pruning(sec.section("pruning", default={})),
     )
     sec.finish()
     return dataclasses.replace(params, startup_trials=min(params.startup_trials, params.hp_max_evals))
+
+
+def _pruning(sec: Section) -> Pruning:
+    method = sec.take("method", one_of("none", "median", "halving"), "\"none\", \"median\" or \"halving\"", "none")
+    if "reduction_factor" in sec.data and method != "halving":
+        sec.fail(f"reduction_factor is for method \"halving\"; method is {json.dumps(method)}", "reduction_factor")
+    rule = Pruning(method=method,
+                   min_epochs=sec.take("min_epochs", int_at_least(1), "an integer ≥ 1", 5),
+                   warmup_trials=sec.take("warmup_trials", int_at_least(0), "an integer ≥ 0", 5),
+                   reduction_factor=sec.take("reduction_factor", int_at_least(2), "an integer ≥ 2", 3))
+    sec.finish()
+    return rule
 
 
 def _resources(sec: Section) -> Resources:

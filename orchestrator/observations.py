@@ -21,7 +21,9 @@ def improvements(records: list[dict[str, Any]]) -> list[int]:
     return found
 
 
-def search_observations(records: list[dict[str, Any]], total: int) -> list[str]:
+def search_observations(records: list[dict[str, Any]], total: int, epochs: int | None = None) -> list[str]:
+    """What the trial records say, in sentences; ``epochs`` (the most a trial trains) counts what
+    pruning saved."""
     lines = []
     better = improvements(records)
     if better:
@@ -35,7 +37,11 @@ def search_observations(records: list[dict[str, Any]], total: int) -> list[str]:
         if len(better) > 1:
             times = "once" if len(better) == 2 else f"{len(better) - 1} times"
             lines.append(f"the best so far improved {times} after trial {better[0] + 1}, last at trial {position}")
-    failed = [r for r in records if r["status"] != "ok"]
+    pruned = [r for r in records if r["status"] == "pruned"]
+    if pruned and epochs:
+        saved = sum(max(0, epochs - (r.get("epochs_run") or epochs)) for r in pruned)
+        lines.append(f"{len(pruned)} of {len(records)} trials pruned, saving up to {saved} epochs")
+    failed = [r for r in records if r["status"] == "failed"]
     if failed:
         reasons = Counter(r.get("reason", "unknown") for r in failed)
         lines.append(f"{len(failed)} of {len(records)} trials failed: "

@@ -30,7 +30,8 @@ def _integer_ticks(ax: Any) -> None:
 
 
 def objective_per_trial(records: list[dict[str, Any]], name: str, maximize: bool) -> bytes:
-    """The objective of every ok trial, with the best-so-far line; failed trials marked at the bottom."""
+    """The objective of every ok trial, with the best-so-far line; pruned trials at the value they were
+    stopped with, failed trials marked at the bottom."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ok = [r for r in records if r["status"] == "ok"]
@@ -42,7 +43,11 @@ def objective_per_trial(records: list[dict[str, Any]], name: str, maximize: bool
         steps.append((r["trial"] + 1, best))
     if steps:
         ax.step(*zip(*steps), where="post", label="best so far")
-    failed = [r["trial"] + 1 for r in records if r["status"] != "ok"]
+    pruned = [r for r in records if r["status"] == "pruned"]
+    if pruned:
+        ax.plot([r["trial"] + 1 for r in pruned], [r["objective"] for r in pruned], "v", color="grey",
+                label="pruned")
+    failed = [r["trial"] + 1 for r in records if r["status"] == "failed"]
     if failed and ok:
         ax.plot(failed, [min(r["objective"] for r in ok)] * len(failed), "x", color="red", label="failed")
     ax.set(xlabel="trial", ylabel=name, title=f"{name} per trial")

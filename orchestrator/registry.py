@@ -243,6 +243,10 @@ class JobPaths:
         """Scratch of one trial process: its request, result, history and model."""
         return self.dir / "trials" / f"{number:04d}"
 
+    def progress(self, number: int) -> Path:
+        """One JSON line per epoch of a trial (its validation metrics), appended by its trial process."""
+        return self.trial_dir(number) / "progress.jsonl"
+
     @property
     def scheduler(self) -> Path:
         """Scheduler state as ``orch sync`` last saw it, and its recovery decision (written by sync only)."""

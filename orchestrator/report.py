@@ -82,7 +82,8 @@ def build(root: Path, job_id: str) -> Report:
     report.h2("Observations")
     best = view["trials"]["best"]
     history = _history(root, best) if best else None
-    notes = observations.search_observations(records, total)
+    notes = observations.search_observations(records, total, (read_json(paths.config).get("model_parameters") or {})
+                                             .get("epochs"))
     if history and best.get("best_epoch"):
         notes += observations.training_observations(history, best["best_epoch"])
     report.ul(notes or ["no trial has finished yet"])
@@ -149,7 +150,9 @@ def _trials_section(report: Report, records: list[dict[str, Any]], objective: st
                      fmt(m.get("val_auc")), fmt(m.get("val_f1")), fmt(r.get("epochs_run")), fmt(r.get("best_epoch")),
                      fmt(r.get("train_val_gap")), duration(r["duration_s"]), f"{r['peak_rss_mb'] / 1024:.2f}",
                      " ".join(f"{k}={fmt(v, 3)}" for k, v in sorted(r["params"].items())) if r["status"] == "ok"
-                     else r.get("reason", "")])
+                     else r.get("reason", "") if r["status"] == "failed"
+                     else f"pruned: {r.get('reason', '')}; " + " ".join(f"{k}={fmt(v, 3)}"
+                                                                     for k, v in sorted(r["params"].items()))])
     report.add(Table(["trial", "job", "status", objective, "val acc", "val AUC", "val F1", "epochs", "best epoch",
                       "gap", "duration", "peak GB", "params / reason"], rows, sortable=True))
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import deque
@@ -71,39 +72,58 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
     if submission is None:
         raise InputError(f"job {job_id}", f"not in the registry at {root} (is --registry or ORCH_REGISTRY right?)")
     records = attempts.search_records(paths)
-    ok = [r for r in records if r["status"] == "ok"]
     best = attempts.best_record(records)
     newest = attempts.newest(paths)
     search = attempts.search_of(paths)
     parallel = attempts.is_search_entry(search)
     holder = attempts.search_result(search) if parallel else paths
     result = _read(holder.result) if holder else None
+    running = running_trials(search, records)
     return {
         "job_id": job_id, "submission": submission, "scheduler": _read(paths.scheduler), "run": _read(paths.run),
         "data": _read(paths.data_record), "result": result, "local": _read(paths.local_state),
-        "trials": {"total": _total_trials(paths), "done": len(records), "failed": len(records) - len(ok),
+        "trials": {"total": _total_trials(paths), "done": len(records),
+                   "failed": sum(1 for r in records if r["status"] == "failed"),
+                   "pruned": sum(1 for r in records if r["status"] == "pruned"),
                    "this_attempt": sum(1 for r in records if r["job_id"] == job_id),
                    "mean_duration_s": (sum(r["duration_s"] for r in records) / len(records)) if records else None,
                    "best": best, "last": records[-1] if records else None},
         "attempts": [p.job_id for p in attempts.chain(paths)] + attempts.descendants(paths),
         "members": [m.job_id for m in attempts.members_with(paths)],
         "search_id": search.job_id if parallel else None,
-        "workers": worker_views(search, records) if parallel else None,
+        "workers": worker_views(search, running, records) if parallel else None,
+        "running": sorted(running.values(), key=lambda t: t["trial"]),
         "newest_attempt": newest.job_id, "synced_at": index.written_at(root),
         "paths": {"dir": str(paths.dir), "log": str(paths.log), "result": str((holder or paths).result),
                   "artifacts": (result or {}).get("artifacts", {})},
     }
 
 
-def worker_views(search: JobPaths, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each worker of a search: its newest attempt, state, trials recorded and the trial it runs now."""
-    running: dict[str, int] = {}
+def running_trials(search: JobPaths, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """job ID → the trial it runs now (claimed, not recorded), with its last epoch from its progress file."""
+    running: dict[str, dict[str, Any]] = {}
     recorded = {r["trial"] for r in records}
     for claim in claims.current(search.claims).values():
         if claim.trial is not None and claim.trial not in recorded:
             owner = claim.owner()
             if owner.get("job_id") and not owner.get("released_at"):
-                running[owner["job_id"]] = claim.trial
+                running[owner["job_id"]] = {"trial": claim.trial,
+                                            **last_line(JobPaths(search.root, owner["job_id"]).progress(claim.trial))}
+    return running
+
+
+def last_line(path: Path) -> dict[str, Any]:
+    """The last complete record of a small JSON-lines file ({} when none)."""
+    try:
+        lines = [line for line in path.read_bytes().splitlines(keepends=True) if line.endswith(b"\n")]
+        return json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def worker_views(search: JobPaths, running: dict[str, dict[str, Any]],
+                 records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each worker of a search: its newest attempt, state, trials recorded and the trial it runs now."""
     views = []
     for worker in attempts.workers(search):
         first = JobPaths(search.root, worker)
@@ -113,7 +133,7 @@ def worker_views(search: JobPaths, records: list[dict[str, Any]]) -> list[dict[s
         views.append({"worker": worker, "job_id": newest.job_id, "attempts": chain,
                       "state": sched.get("state"), "run": run.get("status"),
                       "trials": sum(1 for r in records if r["job_id"] in chain),
-                      "current_trial": running.get(newest.job_id)})
+                      "current_trial": running.get(newest.job_id, {}).get("trial")})
     return views
 
 
@@ -196,11 +216,17 @@ def _trials(view: dict[str, Any], now: datetime) -> list[str]:
     line = f"trials   {progress_bar(t['done'], total)} {t['done']}/{total}"
     if t["failed"]:
         line += f" · {t['failed']} failed"
+    if t["pruned"]:
+        line += f" · {t['pruned']} pruned"
     running = (view["scheduler"] or {}).get("state") == "RUNNING"
     if running and t["mean_duration_s"] and t["done"] < total:
         eta = t["mean_duration_s"] * (total - t["done"])
         line += f" · ETA {duration(eta)} (mean {duration(t['mean_duration_s'])} per trial)"
     lines = [line]
+    for trial in view["running"]:
+        now_at = (f": epoch {trial['epoch']}, {trial['metric']} {trial['value']:.4f}" if "epoch" in trial
+                  else ": starting")
+        lines.append(f"running  trial {trial['trial'] + 1}{now_at}")
     best, last = t["best"], t["last"]
     if best:
         metrics = " · ".join(f"{k} {v:.4f}" for k, v in sorted((best.get("metrics") or {}).items())
@@ -209,8 +235,10 @@ def _trials(view: dict[str, Any], now: datetime) -> list[str]:
                      f"{best['objective']:.4f} · {metrics}")
         lines.append("         " + " ".join(f"{k}={_short(v)}" for k, v in sorted(best["params"].items())))
     if last:
-        what = (f"{last['objective_name']} {last['objective']:.4f}" if last["status"] == "ok"
+        what = (f"{last['objective_name']} {last['objective']:.4f}" if last["status"] in attempts.RESULTS
                 else f"failed: {last['reason']}")
+        if last["status"] == "pruned":
+            what += f", pruned after {last.get('epochs_run')} epochs"
         lines.append(f"last     trial {last['trial'] + 1}: {what} ({duration(last['duration_s'])}, peak "
                      f"{last['peak_rss_mb'] / 1024:.2f} GB)")
     return lines

@@ -56,7 +56,7 @@ def small_config(workdir: Path, small_data: Path) -> Callable[..., Path]:
     """Write a config for a search that takes seconds; return its path (``<name>.json``, so v1)."""
 
     def write(name: str, evals: int = 2, epochs: int = 2, plane: Any = "X", seed: int = 42,
-              resources: dict[str, Any] | None = None, **top: Any) -> Path:
+              resources: dict[str, Any] | None = None, model: dict[str, Any] | None = None, **top: Any) -> Path:
         cfg = {
             "model_name": "hyperopt_simple_cnn", "plane": plane,
             "data_directories": [str(small_data / "es"), str(small_data / "cc")],
@@ -65,7 +65,7 @@ def small_config(workdir: Path, small_data: Path) -> Callable[..., Path]:
             "model_parameters": {"input_shape": [128, 16, 1], "hp_max_evals": evals, "epochs": epochs,
                                  "batch_size": 32,
                                  "space_options": {"n_filters": [4, 8], "n_dense_units": [8, 16],
-                                                   "learning_rate": {"loguniform": [1e-4, 1e-2]}}},
+                                                   "learning_rate": {"loguniform": [1e-4, 1e-2]}}, **(model or {})},
             "resources": {"cpus_per_task": 1, "time": "00:10:00", **(resources or {})}, **top,
         }
         path = workdir / "repo" / "json" / f"{name}.json"

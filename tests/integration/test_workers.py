@@ -81,6 +81,29 @@ def test_three_local_workers_one_killed_mid_trial_still_run_nine_trials_once(
     assert row.split()[:5] == [search, "workers_v1", "X", "COMPLETED", "9"] and row.endswith("0/3 running")
     code, out, _ = orch("status", "--workers")
     assert sum(line.startswith(f"{search}_") for line in out.splitlines()) == 3
+    code, out, err = orch("report", search)
+    assert code == 0, err
+    assert "/9)" in Path(out.splitlines()[1]).read_text()  # "best result found ... (trial k/9)", over all workers
+    code, out, err = orch("compare", "workers")
+    assert code == 0 and f"| {search} | 9/9 |" in out, err
+
+
+def test_cancelling_a_local_search_stops_every_worker(small_config: Callable[..., Path], workdir: Path,
+                                                      orch: Orch) -> None:
+    root = workdir / "registry"
+    search = submitted(orch, "submit", "--local", str(small_config("stopall", evals=20, epochs=5,
+                                                                   resources={"workers": 2})))
+    for n in (0, 1):
+        wait_for(lambda: running_claim(root, search, f"{search}_{n}"), 300, f"worker {n} never ran a trial")
+    code, out, err = orch("cancel", search)
+    assert code == 0 and out.count("stop sent to the local runner") == 2, err
+    workers = [JobPaths(root, f"{search}_{n}") for n in (0, 1)]
+    wait_for(lambda: all("exit_code" in json.loads(w.local_state.read_text()) for w in workers), 120,
+             "the workers did not stop")
+    assert all(json.loads(w.local_state.read_text())["cancelled"] for w in workers)
+    orch("sync")
+    assert json.loads(JobPaths(root, search).scheduler.read_text())["state"] == "CANCELLED"
+    assert not results(root)
 
 
 def test_two_slurm_workers_share_a_search_and_one_final(small_config: Callable[..., Path], workdir: Path,
