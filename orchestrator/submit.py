@@ -141,14 +141,14 @@ def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list
     parent = JobPaths(root, job_id)
     if not parent.submission.exists():
         raise InputError(f"job {job_id}", f"no registry entry at {parent.dir}")
-    state = read_json(parent.scheduler).get("state") if parent.scheduler.exists() else None
-    if state is None or not JobState(state).terminal:
-        raise InputError(f"job {job_id}", f"is {state or 'not yet synced'} in the registry; a new attempt needs it "
-                                          f"ended: orch cancel {job_id}, then orch sync")
     submission = read_json(parent.submission)
     if submission.get("worker_ids"):
         raise InputError(f"job {job_id}", f"is a search of {len(submission['worker_ids'])} workers; a new attempt "
                                           f"continues one worker: orch resubmit {submission['worker_ids'][0]}")
+    state = read_json(parent.scheduler).get("state") if parent.scheduler.exists() else None
+    if state is None or not JobState(state).terminal:
+        raise InputError(f"job {job_id}", f"is {state or 'not yet synced'} in the registry; a new attempt needs it "
+                                          f"ended: orch cancel {job_id}, then orch sync")
     p = plan(parent.config, root, mem_gb, workers=1)
     return submit(p, use_local=submission["scheduler"] == "local", parent=parent)
 

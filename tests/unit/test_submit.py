@@ -107,3 +107,74 @@ def test_array_submission_records_one_entry_per_plane(
         assert json.loads((entry / "config.json").read_text())["plane"] == plane
         submission = json.loads((entry / "submission.json").read_text())
         assert (submission["array_job_id"], submission["array_task_id"], submission["plane"]) == ("77", index, plane)
+
+
+def two_plane_config(workdir: Path, workers: int) -> dict:
+    """v4 over planes U and X of fresh synthetic data, with ``workers`` workers."""
+    from orchestrator.synthetic import generate
+
+    generate(workdir / "ux", files_per_production=2, samples_per_file=40, planes=("U", "X"), seed=3)
+    cfg = v4_config()
+    cfg["data_directories"] = [str(workdir / "ux" / "es"), str(workdir / "ux" / "cc")]
+    cfg["plane"] = ["U", "X"]
+    cfg["dataset_parameters"]["batch_pattern"] = "*_plane{plane}.npz"
+    cfg["resources"] = {"workers": workers}
+    return cfg
+
+
+def test_workers_and_a_plane_list_make_one_array_and_one_search_per_plane(
+        write_config: Callable[..., Path], workdir: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    counter = workdir / "next_id"
+    counter.write_text("500")
+    log = fake_slurm(workdir / "bin", f'n=$(cat "{counter}"); echo $((n + 1)) > "{counter}"; echo $n')
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
+    code, out, err = orch("submit", str(write_config(two_plane_config(workdir, 3))))
+    assert code == 0, err
+    assert "to SLURM: 500 501" in out
+    assert log.read_text().splitlines() == ["sbatch --parsable --hold", "sbatch --parsable --hold",
+                                            "scontrol release 500", "scontrol release 501"]
+    assert "#SBATCH --array=0-2" in (workdir / "bin" / "stdin").read_text()
+    for search, plane in (("500", "U"), ("501", "X")):
+        entry = json.loads((workdir / "registry" / "jobs" / search / "submission.json").read_text())
+        assert entry["worker_ids"] == [f"{search}_{n}" for n in range(3)] and entry["plane"] == plane
+        for n in range(3):
+            worker = json.loads((workdir / "registry" / "jobs" / f"{search}_{n}" / "submission.json").read_text())
+            assert (worker["search_id"], worker["worker"], worker["array_task_id"], worker["plane"]) == (
+                search, n, n, plane)
+    code, out, _ = orch("status")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["501", "500"]  # one row per search
+
+
+def test_a_failed_second_array_cancels_the_first_and_leaves_no_entry(
+        write_config: Callable[..., Path], workdir: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    counter = workdir / "calls"
+    log = fake_slurm(workdir / "bin", f'echo x >> "{counter}"; [ "$(wc -l < "{counter}")" -eq 1 ] || '
+                                      '{ echo "sbatch: error: QOSMaxSubmitJobPerUserLimit" >&2; exit 1; }; echo 600')
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
+    code, _, err = orch("submit", str(write_config(two_plane_config(workdir, 2))))
+    assert code == 1 and "QOSMaxSubmitJobPerUserLimit" in err
+    assert log.read_text().splitlines() == ["sbatch --parsable --hold", "sbatch --parsable --hold", "scancel 600"]
+    assert not os.listdir(workdir / "registry" / "jobs")
+
+
+def test_a_search_of_workers_is_resubmitted_one_worker_at_a_time(
+        write_config: Callable[..., Path], workdir: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    cfg = v4_config()
+    cfg["resources"] = {"workers": 2}
+    fake_slurm(workdir / "bin", "echo 700")
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
+    assert orch("submit", str(write_config(cfg)))[0] == 0
+    code, _, err = orch("resubmit", "700")
+    assert code == 2 and "is a search of 2 workers; a new attempt continues one worker: orch resubmit 700_0" in err
+    (workdir / "registry" / "jobs" / "700_1" / "scheduler.json").write_text(json.dumps({"state": "OUT_OF_MEMORY"}))
+    fake_slurm(workdir / "bin2", "echo 701")
+    monkeypatch.setenv("PATH", f"{workdir / 'bin2'}:{os.environ['PATH']}")
+    code, out, err = orch("resubmit", "700_1", "--mem", "8G")
+    assert code == 0 and out.strip().endswith("701"), err
+    retry = json.loads((workdir / "registry" / "jobs" / "701" / "submission.json").read_text())
+    assert (retry["search_id"], retry["worker"], retry["parent_job_id"], retry["attempt"]) == ("700", 1, "700_1", 2)
+    assert "--array" not in (workdir / "bin2" / "stdin").read_text()  # one job, not a new array
+    assert (workdir / "registry" / "jobs" / "700_1" / "children" / "701").exists()
