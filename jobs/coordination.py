@@ -98,8 +98,10 @@ class Coordinator:
         return Snapshot({r["trial"]: r for r in records}, claims.current(self.claims_dir))
 
     def _rerun(self, record: dict[str, Any]) -> bool:
-        """A record of an earlier attempt of this worker that lost the trial to its resources."""
-        return record.get("failure") == "resource" and record["job_id"] in self.mine - {self.paths.job_id}
+        """A record of an earlier attempt of this worker that lost the trial to its resources, while the
+        search's final step has not been taken (after it, the result stands)."""
+        return (record.get("failure") == "resource" and record["job_id"] in self.mine - {self.paths.job_id}
+                and claims.FINAL not in claims.current(self.claims_dir))
 
     def _takeable(self, claim: Claim | None) -> bool:
         if claim is None:
@@ -136,17 +138,6 @@ class Coordinator:
         """Every trial recorded (none left for this worker to run again)."""
         return all(n in view.records and not self._rerun(view.records[n]) for n in range(self.total))
 
-    def running_elsewhere(self, view: Snapshot) -> list[tuple[int, str]]:
-        """(trial, job ID) of the trials other workers hold and have not recorded yet."""
-        out = []
-        for key, claim in view.claims.items():
-            if claim.trial is None or claim.trial in view.records or claim.trial >= self.total:
-                continue
-            owner = claim.owner()
-            if not owner.get("released_at") and owner.get("job_id") and owner["job_id"] != self.paths.job_id:
-                out.append((claim.trial, owner["job_id"]))
-        return sorted(out)
-
     def request_of(self, claim: Claim) -> dict[str, Any] | None:
         """The trial request (point and raw values) the holder of ``claim`` wrote, if any."""
         if (claim.key, claim.generation) in self.requests:
@@ -167,9 +158,10 @@ class Coordinator:
     def pending(self, view: Snapshot) -> list[tuple[int, dict[str, Any]]]:
         """(trial, raw values) of the trials running elsewhere whose point is known."""
         out = []
-        for n, _ in self.running_elsewhere(view):
-            request = self.request_of(view.claims[claims.trial_key(n)])
-            if request is not None:
+        for n, owner in sorted(claims.running(view.claims, set(view.records)).items()):
+            claim = view.claims.get(claims.trial_key(n))
+            request = self.request_of(claim) if claim is not None and owner["job_id"] != self.paths.job_id else None
+            if request is not None and n < self.total:
                 out.append((n, request["vals"]))
         return out
 
@@ -188,6 +180,12 @@ class Coordinator:
 
     def release(self, claim: Claim, when: str) -> None:
         claims.release(claim, self.owner, when)
+
+
+def beat_interval_s(heartbeat_limit_s: float) -> float:
+    """How often a holder touches its claim (and a waiting worker looks again): a tenth of the limit,
+    between 0.5 and 10 s."""
+    return min(10.0, max(0.5, heartbeat_limit_s / 10))
 
 
 class Heartbeat:

@@ -183,26 +183,28 @@ def write_npy(path: Path, source: np.ndarray, index: np.ndarray) -> None:
 
 
 def prepare(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[str, Any]:
-    """Build the split cache once per search (reused by every worker and attempt when the config is
-    the same); return the data record. The cache is built in a folder of this process's own and
-    renamed into place whole; when two workers build it at once, the first rename wins and the
-    other's copy is removed."""
+    """The search's split cache (reused by every worker and attempt when the config is the same),
+    built when missing; return the data record. It is built in a folder of this process's own and
+    renamed into place whole: workers that start together each build it, the first rename wins and
+    the others' copies are removed."""
     marker = cache / "ready.json"
     if marker.exists():
         record = read_json(marker)
         if record.get("config_sha256") == config_sha256:
             return record
         shutil.rmtree(cache)  # a cache of another config (the frozen config never changes in a search)
-    elif cache.exists():
-        shutil.rmtree(cache)  # left half-written by a version of orch that built it in place
     building = cache.with_name(f".{cache.name}.{os.getpid()}.{secrets.token_hex(3)}")
     make_dir(building)
     try:
         record = build(config, plane, building, config_sha256)
         try:
             os.rename(building, cache)
-        except OSError:  # another worker's cache is in place: use it
-            shutil.rmtree(building, ignore_errors=True)
+        except OSError:  # a cache is in place already
+            if not marker.exists():  # half-written by a version of orch that built it in place
+                shutil.rmtree(cache)
+                os.rename(building, cache)
+                return record
+            shutil.rmtree(building, ignore_errors=True)  # another worker's, complete: use it
             return read_json(marker)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from jobs import data
-from jobs.coordination import Coordinator, Heartbeat
-from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run_search, start_worker
+from jobs.coordination import Coordinator, Heartbeat, beat_interval_s
+from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run_search
 from orchestrator.attempts import best_record
 from orchestrator.config import Config, config_hash, load_config
 from orchestrator.errors import OrchError
@@ -99,17 +99,6 @@ def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[
     return written
 
 
-def evaluate(paths: JobPaths, model_file: Path, threads: int) -> dict[str, Any]:
-    """Run the final test evaluation in its own process; its ``final.json``."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "ORCH_THREADS": str(threads)}
-    code = start_worker(["final", str(paths.dir), str(model_file)], env).wait()
-    if code != 0:
-        raise RuntimeError(f"final evaluation process exited with code {code}")
-    final = read_json(paths.dir / "final.json")
-    (paths.dir / "final.json").unlink()
-    return final
-
-
 def run_job(config_file: Path, job_dir: Path) -> int:
     paths = JobPaths(job_dir.parent.parent, job_dir.name)
     config = load_config(config_file)
@@ -153,32 +142,47 @@ def run_job(config_file: Path, job_dir: Path) -> int:
     outcome: Outcome = run_search(config, paths, runner, coordinator, log)
     timings["trials_s"] = round(time.monotonic() - started, 2)
     prune_models(paths, outcome.records)
-    if outcome.status != "completed":
-        code = end_run(paths, run, outcome.status, outcome.reason)
-        if outcome.status == "interrupted" and received == [signal.SIGUSR1] and "SLURM_JOB_ID" in os.environ:
-            log("state saved; waiting for the scheduler to end the job at its time limit")
-            while received == [signal.SIGUSR1]:
-                signal.pause()
-        return code
-    best = best_record(outcome.records)
+    status, reason = outcome.status, outcome.reason
+    if status == "completed":
+        status, reason = run_final(config, paths, coordinator, runner, outcome.records, timings)
+    code = end_run(paths, run, status, reason)
+    if status == "interrupted" and received == [signal.SIGUSR1] and "SLURM_JOB_ID" in os.environ:
+        log("state saved; waiting for the scheduler to end the job at its time limit")
+        while received == [signal.SIGUSR1]:
+            signal.pause()
+    return code
+
+
+def run_final(config: Config, paths: JobPaths, coordinator: Coordinator, runner: TrialRunner,
+              records: list[dict[str, Any]], timings: dict[str, float]) -> tuple[str, str]:
+    """The search's final step, if this worker claims it: the best trial's model on the test split,
+    artifacts, ``result.json``. How this job ends: (status, reason)."""
+    best = best_record(records)
     if best is None:
-        return end_run(paths, run, "failed", "no trial finished ok")
-    final_claim = coordinator.take_final(now())
-    if final_claim is None:
-        return end_run(paths, run, "completed", "every trial is recorded; another worker runs the final step")
-    with Heartbeat(final_claim, min(10.0, config.resources.heartbeat_limit_s / 10), lambda: None):
+        return "failed", "no trial finished ok"
+    claim = coordinator.take_final(now())
+    if claim is None:
+        return "completed", "every trial is recorded; another worker runs the final step"
+    runner.aborted = False
+    with Heartbeat(claim, beat_interval_s(config.resources.heartbeat_limit_s), runner.abort) as heartbeat:
         started = time.monotonic()
-        final = evaluate(paths, model_path(paths, best), threads)
-        artifacts = write_artifacts(config, paths, cache, outcome.records, best, final)
+        final = runner.evaluate(model_path(paths, best))
+        if final is None or heartbeat.lost:
+            if not runner.stop_requested:
+                return "completed", "the final step was taken over by another worker"
+            coordinator.release(claim, now())
+            return "interrupted", "stopped during the final step; it will run again"
+        cache = coordinator.search.cache
+        artifacts = write_artifacts(config, paths, cache, records, best, final)
         timings["final_s"] = round(time.monotonic() - started, 2)
-        result = final_result(config, paths, plane, outcome.records, best, final, artifacts, timings)
+        result = final_result(config, paths, config.planes[0], records, best, final, artifacts, timings)
         result["search_id"] = coordinator.search.job_id
         write_json_atomic(paths.result, result)
     shutil.rmtree(cache, ignore_errors=True)
     t = result["test"]
-    log(f"completed: best trial {best['trial'] + 1}/{len(outcome.records)}, test accuracy {t['accuracy']:.4f} "
+    log(f"completed: best trial {best['trial'] + 1}/{len(records)}, test accuracy {t['accuracy']:.4f} "
         f"F1 {t['f1']:.4f} AUC {t['auc']:.4f}; result {paths.result}")
-    return end_run(paths, run, "completed", "")
+    return "completed", ""
 
 
 def end_run(paths: JobPaths, run: dict[str, Any], status: str, reason: str) -> int:

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken
+from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken, beat_interval_s
 from jobs.suggester import Suggester
 from orchestrator.attempts import RESULTS, best_record
 from orchestrator.config import Config, loss_of
@@ -101,12 +101,10 @@ class TrialRunner:
         point = {**self.config.model.space.fixed(), "batch_size": self.config.model.batch_size, **params}
         write_json_atomic(folder / "request.json", {"trial": tid, "point": point, "vals": vals, "params": params,
                                                     "seed": self.config.dataset.random_seed + tid})
-        self.aborted = False
         started, started_at = time.monotonic(), now()
-        self.child = start_worker(["trial", str(self.paths.dir), str(tid)], self.env)
-        _, status, usage = os.wait4(self.child.pid, 0)
-        self.child.returncode = os.waitstatus_to_exitcode(status)
-        code, self.child = self.child.returncode, None
+        if self._start(["trial", str(self.paths.dir), str(tid)]) is None:
+            return None
+        code, usage = self._wait()
         record = {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": point,
                   "objective_name": self.config.model.objective, "started_at": started_at, "ended_at": now(),
                   "duration_s": round(time.monotonic() - started, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
@@ -129,8 +127,40 @@ class TrialRunner:
         record.update(status="failed", reason=describe_exit(code), failure="resource" if killed else "program")
         return record
 
+    def evaluate(self, model_file: Path) -> dict[str, Any] | None:
+        """Run the final test evaluation of ``model_file`` in its own process; its ``final.json``, or
+        None when a stop request cut it off."""
+        if self._start(["final", str(self.paths.dir), str(model_file)]) is None:
+            return None
+        code, _ = self._wait()
+        if code != 0:
+            if self.stop_requested:
+                return None
+            raise RuntimeError(f"final evaluation process exited with code {code}")
+        final = read_json(self.paths.dir / "final.json")
+        (self.paths.dir / "final.json").unlink()
+        return final
+
+    def _start(self, args: list[str]) -> subprocess.Popen[bytes] | None:
+        """Start the child (a trial or the final) unless a stop or abort came first; ``stop`` and
+        ``abort`` terminate it, also when they come while it starts."""
+        if self.stop_requested or self.aborted:
+            return None
+        self.child = start_worker(args, self.env)
+        if self.stop_requested or self.aborted:
+            self.child.terminate()
+        return self.child
+
+    def _wait(self) -> tuple[int, Any]:
+        """Wait for the child; its exit code and resource usage."""
+        assert self.child is not None
+        _, status, usage = os.wait4(self.child.pid, 0)
+        self.child.returncode = code = os.waitstatus_to_exitcode(status)
+        self.child = None
+        return code, usage
+
     def stop(self) -> None:
-        """Ask the search to stop, and terminate the running trial, if any."""
+        """Ask the search to stop, and terminate the running trial (or final), if any."""
         self.stop_requested = True
         self.abort()
 
@@ -159,7 +189,7 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
     if view.records:
         log(f"resuming: {len(view.records)} of {total} trials already recorded")
     failures = _trailing_failures([r for r in view.records.values() if r["job_id"] in coordinator.mine])
-    poll_s = min(10.0, max(0.5, config.resources.heartbeat_limit_s / 10))
+    poll_s = beat_interval_s(config.resources.heartbeat_limit_s)
     suggester = Suggester(config)
     while True:
         if runner.stop_requested:
@@ -196,6 +226,7 @@ def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, s
     """Propose (or keep the taken-over point), run and record the claimed trial; its record, or None
     when it was cut off."""
     claim, tid, total = taken.claim, taken.claim.trial, config.model.hp_max_evals
+    runner.aborted = False  # before the heartbeat can set it: a takeover seen from now on cuts this trial off
     with Heartbeat(claim, beat_s, runner.abort) as heartbeat:
         if taken.previous is not None:
             vals, params = taken.previous["vals"], taken.previous["params"]

@@ -8,8 +8,9 @@ the same moment are pushed apart instead of all choosing the same promising poin
 Before any trial finished ok there is no liar, and pending trials are left out.
 
 Trial ``n`` is proposed with the seed ``(random_seed, n)``: the same history gives the
-same point. A pruned trial enters with the loss it had when it was stopped. hyperopt draws its first ``startup_trials`` points at random
-(``n_startup_jobs``), counting pending trials too.
+same point. A pruned trial enters with the loss it had when it was stopped. hyperopt draws its
+first ``startup_trials`` points at random (``n_startup_jobs``), counting the pending trials that
+entered the history.
 """
 
 from __future__ import annotations
@@ -34,10 +35,6 @@ class Suggester:
         self.startup = config.model.startup_trials
         self.history: list[tuple[int, dict[str, Any], float | None]] = []  # trial, raw values, loss (None: failed)
         self.docs: dict[tuple[Any, ...], dict[str, Any]] = {}  # hyperopt's trial documents, made once each
-
-    def add(self, record: dict[str, Any]) -> None:
-        """Put one finished trial into the history."""
-        self.add_all([record])
 
     def add_all(self, records: list[dict[str, Any]]) -> None:
         """Put finished trials into the history."""

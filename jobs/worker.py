@@ -96,14 +96,9 @@ def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
 def other_curves(paths: JobPaths, tid: int, tails: LineTails) -> list[Curve]:
     """The best-so-far curves of the search's other trials: finished ones (their records) and those
     running now (current claims), from their progress files."""
-    search = search_of(paths)
     records = {r["trial"]: r["job_id"] for r in search_records(paths)}
-    running = {}
-    for claim in claims.current(search.claims).values():
-        owner = claim.owner()
-        if claim.trial is not None and claim.trial not in records and owner.get("job_id") \
-                and not owner.get("released_at"):
-            running[claim.trial] = owner["job_id"]
+    running = {n: owner["job_id"] for n, owner in
+               claims.running(claims.current(search_of(paths).claims), set(records)).items()}
     return [Curve(tuple(line["best_loss"] for line in tails.read(JobPaths(paths.root, job_id).progress(n))), finished)
             for trials, finished in ((records, True), (running, False)) for n, job_id in trials.items() if n != tid]
 

@@ -106,13 +106,18 @@ def members(search: JobPaths) -> list[JobPaths]:
 
 def counting(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per trial number, by trial number: the one of the newest claim generation (a trial
-    run again after its claim was taken over), the first one written among equals."""
+    run again after its claim was taken over); among equals (records older than claims have none),
+    one that is not a trial lost to its resources, then the first one written."""
     seen: dict[int, dict[str, Any]] = {}
     for record in records:
         kept = seen.get(record["trial"])
-        if kept is None or record.get("claim_generation", 0) > kept.get("claim_generation", 0):
+        if kept is None or _rank(record) > _rank(kept):
             seen[record["trial"]] = record
     return [seen[n] for n in sorted(seen)]
+
+
+def _rank(record: dict[str, Any]) -> tuple[int, bool]:
+    return record.get("claim_generation", 0), record.get("failure") != "resource"
 
 
 def members_with(paths: JobPaths) -> list[JobPaths]:

@@ -31,16 +31,16 @@ def cancel(root: Path, job_id: str) -> str:
     validate_job_id(job_id)
     paths = JobPaths(root, job_id)
     if paths.dir.exists() and attempts.is_search_entry(paths):
-        sent = []
+        sent, refused = [], []
         for worker in attempts.workers(paths):
             target = attempts.newest(JobPaths(root, worker))
             try:
                 sent.append(cancel(root, target.job_id))
-            except InputError:
-                continue  # that worker has ended already
+            except InputError as exc:  # ended already, or not to be signalled from here
+                refused.append(str(exc))
         if not sent:
-            raise InputError(f"job {job_id}", "every worker of this search has ended already")
-        return "\n".join(sent)
+            raise InputError(f"job {job_id}", "no worker of this search was cancelled: " + "; ".join(refused))
+        return "\n".join(sent + [f"not cancelled: {why}" for why in refused])
     tasks = [job_id] if paths.dir.exists() else array_tasks(root, job_id)
     if not tasks:
         raise InputError(f"job {job_id}", f"not in the registry at {root}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import OrchError
 from orchestrator.registry import FILE_MODE, make_dir, write_json_atomic
 
 FINAL = "final"
@@ -102,13 +103,30 @@ def create(claims_dir: Path, key: str, generation: int, owner: dict[str, Any]) -
     try:
         os.link(tmp, target)
         return Claim(key, generation, claims_dir)
-    except FileExistsError:
-        return None
-    except OSError:
-        # NFS may lose the reply of a link that succeeded: the link count says what happened
-        return Claim(key, generation, claims_dir) if os.stat(tmp).st_nlink == 2 else None
+    except OSError as exc:
+        # NFS may lose the reply of a link that succeeded (a retry then says EEXIST): the link count
+        # of the temporary file says whether it is ours
+        if os.stat(tmp).st_nlink == 2:
+            return Claim(key, generation, claims_dir)
+        if isinstance(exc, FileExistsError):
+            return None
+        raise OrchError(f"{claims_dir}: cannot create claim {target.name} ({exc.strerror}); the registry "
+                        "must be on a filesystem with hard links (NFS, Lustre, GPFS and local disks have them)") \
+            from None
     finally:
         os.unlink(tmp)
+
+
+def running(claims: dict[str, Claim], recorded: set[int]) -> dict[int, dict[str, Any]]:
+    """trial → the owner of its current claim (of ``current``'s), for the trials claimed, not recorded
+    and not released: the trials running now (or whose worker died and is not yet known to be gone)."""
+    out = {}
+    for claim in claims.values():
+        if claim.trial is not None and claim.trial not in recorded:
+            owner = claim.owner()
+            if owner.get("job_id") and not owner.get("released_at"):
+                out[claim.trial] = owner
+    return out
 
 
 def beat(claim: Claim) -> None:

@@ -68,16 +68,14 @@ def run_tasks(root: Path, groups: list[list[str]]) -> int:
     base = {"runner_pid": os.getpid(), "host": socket.gethostname()}
     worst = 0
     for group in groups:
-        if received:  # stopped before this group began
-            for job_id in group:
-                write_json_atomic(JobPaths(root, job_id).local_state,
-                                  {**base, "ended_at": _now(), "exit_code": -signal.SIGTERM,
-                                   "cancelled": signal.SIGTERM in received})
-            continue
         shares = core_shares(sorted(os.sched_getaffinity(0)), len(group))
         started = {}
         for job_id, cores in zip(group, shares):
             paths = JobPaths(root, job_id)
+            if received:  # stopped while the group was starting: this task never runs
+                write_json_atomic(paths.local_state, {**base, "ended_at": _now(), "exit_code": -signal.SIGTERM,
+                                                      "cancelled": signal.SIGTERM in received})
+                continue
             with open(paths.log, "ab") as log:
                 proc = subprocess.Popen(["bash", str(paths.script)], stdin=subprocess.DEVNULL, stdout=log,
                                         stderr=subprocess.STDOUT, env=task_env(job_id), cwd=paths.dir,

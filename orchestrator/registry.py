@@ -153,23 +153,30 @@ def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
 
 class LineTails:
     """JSON-lines files read incrementally: each call parses only what was appended since the last
-    (the files are append-only); a last line not yet complete is read once it is."""
+    (the files are append-only); a last line not yet complete is read once it is. A file replaced by
+    a new one (a trial run again in the same directory) is noticed by its first bytes and read anew."""
+
+    HEAD = 128
 
     def __init__(self) -> None:
-        self.seen: dict[Path, tuple[int, list[dict[str, Any]]]] = {}
+        self.seen: dict[Path, tuple[bytes, int, list[dict[str, Any]]]] = {}  # path → head, offset, records
 
     def read(self, path: Path) -> list[dict[str, Any]]:
-        """Every complete record of ``path`` so far (the same list object, grown)."""
-        offset, records = self.seen.get(path, (0, []))
+        """Every complete record of ``path`` so far."""
+        head, offset, records = self.seen.get(path, (b"", 0, []))
         try:
             with open(path, "rb") as handle:
+                if handle.read(len(head)) != head:
+                    head, offset, records = b"", 0, []
                 handle.seek(offset)
                 data = handle.read()
         except FileNotFoundError:
-            return records
+            self.seen.pop(path, None)
+            return []
         end = data.rfind(b"\n") + 1
-        records += [json.loads(line) for line in data[:end].splitlines() if line]
-        self.seen[path] = (offset + end, records)
+        records = records + [json.loads(line) for line in data[:end].splitlines() if line]
+        head = head or data[:min(end, self.HEAD)]  # read from the start: the first complete bytes
+        self.seen[path] = (head, offset + end, records)
         return records
 
 

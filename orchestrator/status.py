@@ -101,15 +101,9 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
 
 def running_trials(search: JobPaths, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """job ID → the trial it runs now (claimed, not recorded), with its last epoch from its progress file."""
-    running: dict[str, dict[str, Any]] = {}
-    recorded = {r["trial"] for r in records}
-    for claim in claims.current(search.claims).values():
-        if claim.trial is not None and claim.trial not in recorded:
-            owner = claim.owner()
-            if owner.get("job_id") and not owner.get("released_at"):
-                running[owner["job_id"]] = {"trial": claim.trial,
-                                            **last_line(JobPaths(search.root, owner["job_id"]).progress(claim.trial))}
-    return running
+    held = claims.running(claims.current(search.claims), {r["trial"] for r in records})
+    return {owner["job_id"]: {"trial": n, **last_line(JobPaths(search.root, owner["job_id"]).progress(n))}
+            for n, owner in held.items()}
 
 
 def last_line(path: Path) -> dict[str, Any]:

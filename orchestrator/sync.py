@@ -230,7 +230,13 @@ class Tick:
         records = [read_json(p.scheduler) if p.scheduler.exists() else {} for p in newest]
         observation = search_observation([r.get("state") for r in records],
                                          attempts.search_result(paths) is not None)
-        return self.update(paths, submission, previous, observation), all("recovery" in r for r in records)
+        settled = all("recovery" in r for r in records)
+        if not settled and previous:  # a worker got a new attempt after the search was settled
+            previous = {k: v for k, v in previous.items() if k != "recovery"}
+        current = self.update(paths, submission, previous, observation)
+        if not settled:
+            current.pop("recovery", None)
+        return current, settled
 
     def tracked(self) -> list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]:
         """Every job not yet settled: new directories and the index's unsettled rows."""
@@ -239,15 +245,18 @@ class Tick:
             names = sorted(e.name for e in os.scandir(jobs_dir(self.root)) if e.is_dir())
         except FileNotFoundError:
             return []
-        for name in names:
-            if self.rows.get(name, {}).get("settled"):
-                continue
+        present = set(names)
+        wanted = [n for n in names if not self.rows.get(n, {}).get("settled")]
+        for name in wanted:
             try:
                 paths = JobPaths(self.root, validate_job_id(name))
                 if not paths.submission.exists():
                     continue
                 previous = read_json(paths.scheduler) if paths.scheduler.exists() else None
                 found.append((paths, read_json(paths.submission), previous))
+                search = found[-1][1].get("search_id")
+                if search and search in present and search not in wanted:  # a settled search gets a new attempt
+                    wanted.append(search)
             except OrchError as exc:  # one bad entry must not stop the tick for every other job
                 self.report.problems.append(f"skipped {name}: {exc}")
         return found

@@ -56,15 +56,13 @@ def test_same_history_gives_the_same_next_suggestion_after_a_json_round_trip(
     for tid in range(24):  # past hyperopt's 20 random start-up trials, so TPE itself is exercised
         vals, params = live.suggest(tid)
         record = {"trial": tid, "vals": vals, "status": "ok", "loss": params["learning_rate"]}
-        live.add(record)
+        live.add_all([record])
         records.append(json.loads(json.dumps(record)))
     rebuilt = Suggester(config)
-    for record in records:
-        rebuilt.add(record)
+    rebuilt.add_all(records)
     assert rebuilt.suggest(24) == live.suggest(24)
     other = Suggester(config)
-    for record in records[:-1]:
-        other.add(record)
+    other.add_all(records[:-1])
     assert other.suggest(24) != live.suggest(24)  # the suggestion does depend on the history
 
 
