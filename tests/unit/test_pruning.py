@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,6 +16,7 @@ from jobs.coordination import Coordinator
 from jobs.pruning import Curve, best_so_far, decide, rungs
 from jobs.search import run_search
 from jobs.suggester import Suggester
+from orchestrator import claims
 from orchestrator.attempts import best_record, search_records
 from orchestrator.config import Pruning, load_config
 from orchestrator.errors import InputError
@@ -92,11 +97,12 @@ def test_the_default_is_no_pruning(write_config: Callable[..., Path]) -> None:
 
 
 class PruningRunner:
-    """Pruned records for the trials listed, ok ones otherwise (loss = learning_rate); stops at ``stop_at``."""
+    """Pruned records for the trials listed, ok ones otherwise (loss = learning_rate); hangs at ``hang_at``
+    (to be killed there)."""
 
     def __init__(self, paths: JobPaths, pruned: set[int], fail: set[int] = frozenset(),
-                 stop_at: int | None = None) -> None:
-        self.paths, self.pruned, self.fail, self.stop_at = paths, pruned, fail, stop_at
+                 hang_at: int | None = None) -> None:
+        self.paths, self.pruned, self.fail, self.hang_at = paths, pruned, fail, hang_at
         self.stop_requested = False
         self.ran: list[int] = []
 
@@ -104,9 +110,8 @@ class PruningRunner:
         raise AssertionError("no claim is taken over here")
 
     def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
-        if tid == self.stop_at:
-            self.stop_requested = True
-            return None
+        if tid == self.hang_at:
+            time.sleep(600)
         self.ran.append(tid)
         record = {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": params, "duration_s": 1.0,
                   "peak_rss_mb": 1.0, "epochs_run": 3 if tid in self.pruned else 10}
@@ -117,6 +122,11 @@ class PruningRunner:
         return {**record, "status": status, "objective": loss, "loss": loss, "reason": "scripted" * (status != "ok")}
 
 
+def _search(config: Any, paths: JobPaths, runner: PruningRunner) -> None:
+    """The trial loop in a process of its own (its claims carry its pid)."""
+    run_search(config, paths, runner, Coordinator(paths, 8, 300), log=lambda _: None)
+
+
 def test_pruned_trials_count_toward_the_total_and_the_search_resumes_after_a_kill(
         write_config: Callable[..., Path], workdir: Path) -> None:
     cfg = v4_config()
@@ -124,13 +134,22 @@ def test_pruned_trials_count_toward_the_total_and_the_search_resumes_after_a_kil
     config = load_config(write_config(cfg))
     paths = JobPaths(workdir / "registry", "400")
     paths.dir.mkdir(parents=True)
-    first = PruningRunner(paths, pruned={1, 3, 4}, fail={2, 5}, stop_at=6)
-    outcome = run_search(config, paths, first, Coordinator(paths, 8, 300), log=lambda _: None)
-    assert outcome.status == "interrupted"  # failures 2 and 5 are not consecutive: pruned 3 and 4 between
+    first = PruningRunner(paths, pruned={1, 3, 4}, fail={2, 5}, hang_at=6)
+    # failures 2 and 5 are not consecutive (pruned 3 and 4 between): the search goes on to trial 6
+    victim = multiprocessing.get_context("fork").Process(target=_search, args=(config, paths, first))
+    victim.start()
+    deadline = time.monotonic() + 60
+    while claims.trial_key(6) not in claims.current(paths.claims) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)  # in the middle of trial 6
+    victim.join()
+    before = search_records(paths)
+    assert [r["trial"] for r in before] == list(range(6))
     again = PruningRunner(paths, pruned={6, 7})  # started again, as a requeue would
     assert run_search(config, paths, again, Coordinator(paths, 8, 300), log=lambda _: None).status == "completed"
-    assert first.ran + again.ran == list(range(8))  # none lost, none run twice
+    assert again.ran == [6, 7]  # none lost, none run twice
     records = search_records(paths)
+    assert records[:6] == before
     assert [r["status"] for r in records] == ["ok", "pruned", "failed", "pruned", "pruned", "failed", "pruned",
                                               "pruned"]
     assert best_record(records)["trial"] == 0  # a pruned trial is never the best while an ok one exists

@@ -107,3 +107,25 @@ def test_sync_derives_a_search_from_its_workers_and_reopens_it_for_a_late_attemp
     Tick(root, 60).run()
     index = json.loads((root / "index.json").read_text())["jobs"]
     assert (index[SEARCH]["state"], index[SEARCH]["settled"]) == ("RUNNING", False)
+
+
+def test_status_shows_the_running_trials_epoch_and_objective(tmp_path: Path) -> None:
+    from orchestrator.status import format_job, job_view
+
+    root = tmp_path / "registry"
+    job = local_job(root, "local-20261201T000003-eeeeee", {"estimate": {"peak_gb": 1.0}, "plane": "X"},
+                    {"started_at": "2026-12-01T00:00:00+00:00"})
+    for n in (0, 1):
+        append_json_line(job.trials, {"trial": n, "job_id": job.job_id, "status": "pruned" if n else "ok",
+                                      "loss": 0.3 + n, "objective": 0.3 + n, "objective_name": "val_loss",
+                                      "params": {}, "duration_s": 5.0, "peak_rss_mb": 500.0, "epochs_run": 2})
+    claims.create(job.claims, "0002", 0, {"job_id": job.job_id, "host": "h", "pid": 1})
+    job.trial_dir(2).mkdir(parents=True)
+    for epoch, value in ((1, 0.5), (2, 0.4)):
+        append_json_line(job.progress(2), {"trial": 2, "epoch": epoch, "metric": "val_loss", "value": value,
+                                           "best_loss": value})
+    (job.dir / "config.json").write_text(json.dumps({"model_parameters": {"hp_max_evals": 5}}))
+    lines = format_job(job_view(root, job.job_id))
+    assert "running  trial 3: epoch 2, val_loss 0.4000" in lines
+    assert any(line.startswith("trials   ") and "2/5 · 1 pruned" in line for line in lines)
+    assert any("last     trial 2: val_loss 1.3000, pruned after 2 epochs" in line for line in lines)
