@@ -6,11 +6,11 @@ demo's (`--files` per production, ~250 samples each; the demo has 10). The searc
 demo's with thinner layers (4 or 8 filters, 16 or 32 dense units, batch 128), so that the 60 trials
 take about half an hour on 2 cores; the demo's own widths take about 15 s per epoch here on this
 data, 2 hours for the bench. Median: after 2 finished trials, from epoch 2; halving: rungs at 2, 6,
-18 epochs, the top third goes on, after 2 finished trials. One worker, real Keras, the local executor.
-Prints total trial-epochs, wall time, the best validation loss and the best trial's test F1/AUC for
-each, and their ratios to `none`.
+18 epochs, the top third goes on, after 2 finished trials. Real Keras through the local executor,
+`--workers` workers per search (each on its share of the cores). Prints total trial-epochs, wall time,
+the best validation loss and the best trial's test F1/AUC for each, and their ratios to `none`.
 
-    python bench/pruning.py [--files 12] [--trials 20] [--epochs 30]
+    python bench/pruning.py [--files 12] [--trials 20] [--epochs 30] [--workers 1]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.local_search import demo_config, run_local  # noqa: E402
-from orchestrator.attempts import search_records  # noqa: E402
+from orchestrator.attempts import search_records, search_result  # noqa: E402
 from orchestrator.synthetic import generate  # noqa: E402
 
 RULES = {"none": {"method": "none"},
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=12, help="files per production (the demo has 10)")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -47,9 +48,10 @@ def main() -> None:
                                  pruning=rule, early_stopping={"monitor": "val_loss", "patience": 10,
                                                                "restore_best_weights": True}, batch_size=128)
             config["model_parameters"]["space_options"].update(n_filters=[4, 8], n_dense_units=[16, 32])
+            config["resources"]["workers"] = args.workers
             search, wall = run_local(config, tmp, name)
             records = search_records(search)
-            result = json.loads(search.result.read_text())
+            result = json.loads(search_result(search).result.read_text())
             rows[name] = {"epochs": sum(r["epochs_run"] for r in records), "wall": wall,
                           "pruned": sum(r["status"] == "pruned" for r in records),
                           "best": result["best_objective"], "f1": result["test"]["f1"], "auc": result["test"]["auc"]}
