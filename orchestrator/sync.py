@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,29 +25,11 @@ from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
 from orchestrator.registry import JobPaths, jobs_dir, make_dir, read_json, validate_job_id, write_json_atomic
 from orchestrator.site import load_profile
-from orchestrator.state import EXIT_INTERRUPTED, JobState, from_slurm
+from orchestrator.scheduler_state import (Observation, local_observation, own_records, queue_observations,
+                                          sacct_observations, search_observation)
+from orchestrator.state import JobState
 
 GRACE_S = 900  # a job may be invisible to sacct this long before its own records may settle it
-
-
-@dataclass
-class Observation:
-    """What a source says about one job now."""
-
-    state: JobState
-    reason: str = ""
-    source: str = "sacct"
-    exit_code: int | None = None
-    signal: int | None = None
-    max_rss_bytes: int | None = None
-    elapsed_s: float | None = None
-    cpu_s: float | None = None
-    start: str | None = None
-    end: str | None = None
-    workers: dict[str, int] | None = None  # a search of several workers: how many run, of how many
-
-    def record(self) -> dict[str, Any]:
-        return {k: (v.value if isinstance(v, JobState) else v) for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -87,96 +68,6 @@ class Lock:
 
     def release(self) -> None:
         self.handle.close()
-
-
-def sacct_observations(rows: list[slurm.SacctRow]) -> dict[str, Observation]:
-    """One observation per job from its job line and step lines: the failure cause and MaxRSS live on
-    steps (a memory kill under srun shows on step .0 while the allocation says FAILED)."""
-    jobs: dict[str, Observation] = {}
-    steps: dict[str, list[slurm.SacctRow]] = {}
-    for r in rows:
-        if r.step is None:
-            jobs[r.job_id] = Observation(from_slurm(r.state), r.reason if r.reason != "None" else "", "sacct",
-                                         r.exit_code, r.signal, None, r.elapsed_s, r.cpu_s,
-                                         r.start if r.start not in ("Unknown", "None") else None,
-                                         r.end if r.end not in ("Unknown", "None") else None)
-        else:
-            steps.setdefault(r.job_id, []).append(r)
-    for job_id, obs in jobs.items():
-        job_steps = steps.get(job_id, [])
-        rss = [s.max_rss_bytes for s in job_steps if s.max_rss_bytes is not None]
-        obs.max_rss_bytes = max(rss) if rss else None
-        if obs.state is JobState.FAILED and any(s.state == "OUT_OF_MEMORY" for s in job_steps):
-            oom = next(s for s in job_steps if s.state == "OUT_OF_MEMORY")
-            obs.state, obs.reason = JobState.OUT_OF_MEMORY, f"step {oom.step} ran out of memory"
-    return jobs
-
-
-def queue_observations(rows: list[slurm.QueueRow], source: str) -> dict[str, Observation]:
-    return {r.job_id: Observation(from_slurm(r.state), r.reason if r.reason != "None" else "", source,
-                                  r.exit_code, r.signal) for r in rows}
-
-
-def local_observation(paths: JobPaths) -> Observation:
-    """A local job's state from the local executor's record."""
-    if not paths.local_state.exists():
-        return Observation(JobState.PENDING, "waiting for the local runner", "local")
-    state = read_json(paths.local_state)
-    if "exit_code" in state:
-        code = state["exit_code"]
-        rss = int(state["max_rss_mb"] * 1024**2) if state.get("max_rss_mb") is not None else None
-        if state.get("cancelled"):
-            job_state = JobState.CANCELLED
-        elif code == 0:
-            job_state = JobState.COMPLETED
-        elif code == EXIT_INTERRUPTED:
-            job_state = JobState.PREEMPTED
-        else:
-            job_state = JobState.FAILED
-        started, ended = state.get("started_at"), state.get("ended_at")
-        elapsed = ((datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
-                   if started and ended else None)
-        return Observation(job_state, "" if code == 0 else f"exit code {code}", "local", code, None, rss,
-                           elapsed, None, started, ended)
-    if state.get("host") != socket.gethostname():
-        return Observation(JobState.UNKNOWN, f"running on {state.get('host')}; cannot check from here", "local")
-    try:
-        os.kill(state["runner_pid"], 0)
-        return Observation(JobState.RUNNING, "", "local", start=state.get("started_at"))
-    except ProcessLookupError:
-        return Observation(JobState.NODE_FAIL, "the local runner died without recording an exit", "local")
-
-
-def search_observation(states: list[str | None], has_result: bool) -> Observation:
-    """A search's state from its workers' (newest attempts') states: RUNNING while any runs, PENDING
-    while any waits; once all ended, COMPLETED if the final step wrote the result, else the state of
-    the first worker that did not complete."""
-    known = [JobState(s) if s else JobState.PENDING for s in states]
-    running = sum(1 for s in known if s is JobState.RUNNING)
-    workers = {"running": running, "total": len(known)}
-    reason = f"{running} of {len(known)} workers running"
-    if running:
-        return Observation(JobState.RUNNING, reason, "workers", workers=workers)
-    if not all(s.terminal for s in known):
-        waiting = JobState.PENDING if JobState.PENDING in known else JobState.UNKNOWN
-        return Observation(waiting, reason, "workers", workers=workers)
-    if has_result:
-        return Observation(JobState.COMPLETED, "", "workers", workers=workers)
-    failed = next(s for s in known if s is not JobState.COMPLETED) if set(known) != {JobState.COMPLETED} \
-        else JobState.FAILED
-    return Observation(failed, "no worker wrote the search's result", "workers", workers=workers)
-
-
-def own_records(paths: JobPaths) -> Observation | None:
-    """What the job's own files say, when they are conclusive (completed or failed)."""
-    if not paths.run.exists():
-        return None
-    run = read_json(paths.run)
-    if run.get("status") == "completed":  # a worker of several: the result may be another worker's
-        return Observation(JobState.COMPLETED, "from the job's own records", "registry")
-    if run.get("status") == "failed":
-        return Observation(JobState.FAILED, run.get("reason", ""), "registry")
-    return None
 
 
 def sacct_start(submissions: list[dict[str, Any]]) -> str:

@@ -16,7 +16,8 @@ from orchestrator.recovery import Policy, decide
 from orchestrator.registry import JobPaths, create_entry, write_json_atomic
 from orchestrator.slurm import parse_sacct
 from orchestrator.state import JobState
-from orchestrator.sync import Lock, Tick, local_observation, sacct_observations, sync
+from orchestrator.scheduler_state import local_observation, sacct_observations
+from orchestrator.sync import Lock, Tick, sync
 
 CAPTURED = Path(__file__).resolve().parent / "captured"
 POLICY = Policy(max_attempts=3, memory_factor=1.5, max_mem_gb=64)
