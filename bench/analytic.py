@@ -48,12 +48,16 @@ FUNCTIONS: dict[str, tuple[Callable[[list[float]], float], list[tuple[float, flo
 }
 
 
-def config_for(function: str, total: int, startup: int, seed: int, heartbeat_limit_s: float = 60) -> Config:
-    """The demo config with the analytic function's box as its search space."""
+def config_for(function: str, total: int, startup: int, seed: int, heartbeat_limit_s: float = 60,
+               algorithm: str = "tpe") -> Config:
+    """The demo config with the analytic function's box as its search space and the given proposer
+    (random search: every trial a start-up trial, as the config reader makes it)."""
     base = load_config(REPO / "json" / "demo" / "demo.json", resolve_paths=False)
     _, bounds = FUNCTIONS[function]
     space = SearchSpace(tuple(SearchParam(f"x{i}", "uniform", b, False) for i, b in enumerate(bounds)))
-    model = dataclasses.replace(base.model, hp_max_evals=total, startup_trials=min(startup, total), space=space)
+    startup = total if algorithm == "random" else min(startup, total)
+    model = dataclasses.replace(base.model, hp_max_evals=total, algorithm=algorithm, startup_trials=startup,
+                                space=space)
     return dataclasses.replace(base, model=model, dataset=dataclasses.replace(base.dataset, random_seed=seed),
                                resources=dataclasses.replace(base.resources, heartbeat_limit_s=heartbeat_limit_s))
 

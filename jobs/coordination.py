@@ -146,7 +146,7 @@ class Coordinator:
         if not job_id or claim.trial is None:
             return None
         try:
-            path = JobPaths(self.search.root, job_id).trial_dir(claim.trial) / "request.json"
+            path = JobPaths(self.search.root, job_id).request(claim.trial)
             request = read_json(path) if path.exists() else None
         except Exception:  # a torn or foreign file gives no point; the trial gets a new one
             return None

@@ -5,12 +5,12 @@ of the search), so a job killed at any moment loses no finished trial, and the
 search runs ``hp_max_evals`` trials in total whatever the number of workers:
 each trial number is claimed by one worker at a time (``jobs.coordination``).
 Trial ``n`` is proposed with the seed ``(random_seed, n)`` from the history as it
-is right before the proposal (``jobs.suggester``); a trial taken over from a dead
-worker keeps the point that worker had proposed.
+is right before the proposal, by the proposer the config names (``jobs.suggester``);
+a trial taken over from a dead worker keeps the point that worker had proposed.
 
-This module imports hyperopt (through ``jobs.suggester``) and numpy, never
-Keras: trials run in child processes (``jobs.worker``), so memory that Keras
-accumulates dies with each trial.
+This module imports hyperopt (and Optuna where the config asks for it, through
+``jobs.suggester``) and numpy, never Keras: trials run in child processes
+(``jobs.worker``), so memory that Keras accumulates dies with each trial.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken, beat_interval_s
-from jobs.suggester import Suggester
+from jobs.suggester import Suggester, suggester_for
 from orchestrator.attempts import RESULTS, best_record
 from orchestrator.config import Config, loss_of
 from orchestrator.registry import JobPaths, append_json_line, make_dir, read_json, write_json_atomic
@@ -93,14 +93,12 @@ class TrialRunner:
         self.aborted = False
 
     def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
-        """The trial's record, or None when it was cut off (a stop request, or ``abort``)."""
+        """The trial's record, or None when it was cut off (a stop request, or ``abort``); the loop
+        has written the trial's request."""
         folder = self.paths.trial_dir(tid)
-        make_dir(folder)
         (folder / "result.json").unlink(missing_ok=True)
         self.paths.progress(tid).unlink(missing_ok=True)
-        point = {**self.config.model.space.fixed(), "batch_size": self.config.model.batch_size, **params}
-        write_json_atomic(folder / "request.json", {"trial": tid, "point": point, "vals": vals, "params": params,
-                                                    "seed": self.config.dataset.random_seed + tid})
+        point = trial_point(self.config, params)
         started, started_at = time.monotonic(), now()
         if self._start(["trial", str(self.paths.dir), str(tid)]) is None:
             return None
@@ -190,7 +188,7 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
         log(f"resuming: {len(view.records)} of {total} trials already recorded")
     failures = _trailing_failures([r for r in view.records.values() if r["job_id"] in coordinator.mine])
     poll_s = beat_interval_s(config.resources.heartbeat_limit_s)
-    suggester = Suggester(config)
+    suggester = suggester_for(config)
     while True:
         if runner.stop_requested:
             view = coordinator.snapshot()
@@ -235,7 +233,10 @@ def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, s
             suggester.reset(ordered(taken.view))
             vals, params = suggester.suggest(tid, coordinator.pending(taken.view))
             log(f"trial {tid + 1}/{total}: {json.dumps(params, sort_keys=True)}")
-        record = None if heartbeat.lost else runner.run(tid, vals, params)
+        if heartbeat.lost:
+            return None
+        write_request(config, runner.paths, tid, vals, params)  # the point is known to the others from now on
+        record = runner.run(tid, vals, params)
         if record is None:
             return None
         record["claim_generation"] = claim.generation
@@ -247,6 +248,19 @@ def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, s
     else:
         log(f"trial {tid + 1}/{total} failed: {record['reason']}")
     return record
+
+
+def trial_point(config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    """Every builder value of a trial: the proposed params over the fixed defaults."""
+    return {**config.model.space.fixed(), "batch_size": config.model.batch_size, **params}
+
+
+def write_request(config: Config, paths: JobPaths, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> None:
+    """Publish trial ``tid``'s point before it runs: its process reads it, and the other workers'
+    proposers count it as pending."""
+    make_dir(paths.trial_dir(tid))
+    write_json_atomic(paths.request(tid), {"trial": tid, "point": trial_point(config, params), "vals": vals,
+                                           "params": params, "seed": config.dataset.random_seed + tid})
 
 
 def ordered(view: Snapshot) -> list[dict[str, Any]]:

@@ -1,16 +1,24 @@
-"""The proposer: hyperopt TPE driven one trial at a time over a history rebuilt from records.
+"""The proposers: the point of each trial, from a history rebuilt from records.
 
-The history is every finished trial of the search (all workers, all attempts) plus
-the trials other workers are running right now. Those enter as *pending* with a
-constant liar value, the worst loss finished so far, so that workers proposing at
-the same moment are pushed apart instead of all choosing the same promising point
-(the constant-liar heuristic of Ginsbourger et al. for parallel Bayesian optimization).
-Before any trial finished ok there is no liar, and pending trials are left out.
+``model_parameters.algorithm`` picks one: hyperopt's TPE (``tpe``), Optuna's multivariate TPE
+(``optuna_tpe``) or random search (``random``). All three read the same history and give the
+point as the same raw values (``orchestrator.space``), so the records, resume and parallel
+workers do not depend on the choice.
 
-Trial ``n`` is proposed with the seed ``(random_seed, n)``: the same history gives the
-same point. A pruned trial enters with the loss it had when it was stopped. hyperopt draws its
-first ``startup_trials`` points at random (``n_startup_jobs``), counting the pending trials that
-entered the history.
+The history is every finished trial of the search (all workers, all attempts) plus the trials
+other workers are running right now. For hyperopt, those enter as *pending* with a constant
+liar value, the worst loss finished so far, so that workers proposing at the same moment are
+pushed apart instead of all choosing the same promising point (the constant-liar heuristic of
+Ginsbourger et al. for parallel Bayesian optimization); before any trial finished ok there is
+no liar, and pending trials are left out. Optuna gets them as RUNNING trials, which its own
+constant liar ranks with the worst. A pruned trial enters with the loss it had when it was
+stopped; a failed one as a failure, which neither TPE models.
+
+Trial ``n`` is proposed with a seed made of ``(random_seed, n)``: the same history gives the
+same point. Random search reads no history: its point is a function of the seed and ``n`` alone.
+hyperopt's TPE draws its first ``startup_trials`` points at random (``n_startup_jobs``),
+counting the pending trials that entered the history; Optuna's counts finished trials only.
+Optuna is imported only when its proposer is built: it is an extra of the node side.
 """
 
 from __future__ import annotations
@@ -18,23 +26,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from orchestrator.attempts import RESULTS
-from orchestrator.config import Config
+from orchestrator.config import Config, require_proposer
+
+Pending = list[tuple[int, dict[str, Any]]]  # (trial number, raw values) of trials running elsewhere
 
 
 class Suggester:
-    """Proposals for one search, from a history given as records."""
+    """Proposals for one search, from a history given as records; subclasses say how."""
 
     def __init__(self, config: Config) -> None:
-        from hyperopt import base
-
         self.space = config.model.space
-        self.expr = self.space.to_hyperopt()
-        self.domain = base.Domain(lambda _: 0.0, self.expr)
         self.seed = config.dataset.random_seed
         self.startup = config.model.startup_trials
         self.history: list[tuple[int, dict[str, Any], float | None]] = []  # trial, raw values, loss (None: failed)
-        self.docs: dict[tuple[Any, ...], dict[str, Any]] = {}  # hyperopt's trial documents, made once each
 
     def add_all(self, records: list[dict[str, Any]]) -> None:
         """Put finished trials into the history."""
@@ -50,6 +57,33 @@ class Suggester:
         losses = [loss for _, _, loss in self.history if loss is not None and math.isfinite(loss)]
         return max(losses) if losses else None
 
+    def suggest(self, tid: int, pending: Pending = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The raw values (choice indices) and the plain params of trial ``tid``, with ``pending``
+        trials running elsewhere taken into account."""
+        if not self.space.params:
+            return {}, {}
+        vals = self.propose(tid, list(pending))
+        return vals, self.space.point(vals)
+
+    def propose(self, tid: int, pending: Pending) -> dict[str, Any]:
+        """The raw values of trial ``tid``."""
+        raise NotImplementedError
+
+
+class HyperoptTPE(Suggester):
+    """hyperopt's TPE, fed hyperopt trial documents made once per finished trial."""
+
+    def __init__(self, config: Config) -> None:
+        from hyperopt import base
+
+        super().__init__(config)
+        self.domain = base.Domain(lambda _: 0.0, self.space.to_hyperopt())
+        self.docs: dict[tuple[Any, ...], dict[str, Any]] = {}  # hyperopt's trial documents, made once each
+
+    def trial_seed(self, tid: int) -> int:
+        """The seed of trial ``tid``'s proposal (hyperopt mixes it itself, in numpy's ``default_rng``)."""
+        return self.seed * 100_003 + tid
+
     def _doc(self, tid: int, vals: dict[str, Any], loss: float | None) -> dict[str, Any]:
         """hyperopt's document of one finished (or pending, at the liar's loss) trial."""
         from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, Trials
@@ -64,7 +98,7 @@ class Suggester:
             self.docs[key] = doc
         return self.docs[key]
 
-    def _trials(self, pending: list[tuple[int, dict[str, Any]]]) -> Any:
+    def _trials(self, pending: Pending) -> Any:
         """hyperopt's ``Trials`` holding the history and, at the liar value, ``pending``."""
         from hyperopt import Trials
 
@@ -76,21 +110,61 @@ class Suggester:
             trials.refresh()
         return trials
 
-    def suggest(self, tid: int, pending: list[tuple[int, dict[str, Any]]] = ()) -> tuple[dict[str, Any],
-                                                                                          dict[str, Any]]:
-        """The raw hyperopt values (choice indices) and the plain params of trial ``tid``, with
-        ``pending`` (trial number, raw values) of trials running elsewhere entered at the liar value."""
+    def propose(self, tid: int, pending: Pending) -> dict[str, Any]:
         from hyperopt import tpe
 
-        if not self.space.params:
-            return {}, {}
-        doc = tpe.suggest([tid], self.domain, self._trials(list(pending)), seed=self.seed * 100_003 + tid,
-                          n_startup_jobs=self.startup)[0]
-        vals = {k: v[0].item() if hasattr(v[0], "item") else v[0] for k, v in doc["misc"]["vals"].items() if v}
-        return vals, self.params(vals)
+        return raw_values(tpe.suggest([tid], self.domain, self._trials(pending), seed=self.trial_seed(tid),
+                                      n_startup_jobs=self.startup)[0])
 
-    def params(self, vals: dict[str, Any]) -> dict[str, Any]:
-        """The plain params of raw hyperopt values."""
-        from hyperopt import space_eval
 
-        return self.space.plain(space_eval(self.expr, vals))
+class RandomSearch(HyperoptTPE):
+    """Every point drawn at random (hyperopt's ``rand``), whatever the history."""
+
+    def propose(self, tid: int, pending: Pending) -> dict[str, Any]:
+        from hyperopt import Trials, rand
+
+        return raw_values(rand.suggest([tid], self.domain, Trials(), seed=self.trial_seed(tid))[0])
+
+
+def raw_values(doc: dict[str, Any]) -> dict[str, Any]:
+    """The raw values of a trial document hyperopt proposed, as plain Python numbers."""
+    return {k: v[0].item() if hasattr(v[0], "item") else v[0] for k, v in doc["misc"]["vals"].items() if v}
+
+
+class OptunaTPE(Suggester):
+    """Optuna's multivariate TPE in ask/tell form: a study in memory, rebuilt from the history before
+    each proposal (no Optuna storage), with its constant liar over the pending trials."""
+
+    def __init__(self, config: Config) -> None:
+        require_proposer(config)
+        import optuna
+
+        super().__init__(config)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per study made
+        self.distributions = self.space.to_optuna()
+
+    def propose(self, tid: int, pending: Pending) -> dict[str, Any]:
+        import optuna
+        from optuna.trial import TrialState, create_trial
+
+        # Optuna seeds a Mersenne Twister, whose first draws are alike for nearby seeds (0 and 3 give
+        # almost the same start-up point): the seed of trial n is mixed by a SeedSequence
+        seed = int(np.random.SeedSequence([self.seed, tid]).generate_state(1)[0])
+        sampler = optuna.samplers.TPESampler(n_startup_trials=self.startup, multivariate=True, constant_liar=True,
+                                             seed=seed)
+        study = optuna.create_study(sampler=sampler, direction="minimize")
+        for _, vals, loss in self.history:
+            ok = loss is not None and math.isfinite(loss)
+            study.add_trial(create_trial(state=TrialState.COMPLETE if ok else TrialState.FAIL,
+                                         value=loss if ok else None, params=vals, distributions=self.distributions))
+        for _, vals in pending:
+            study.add_trial(create_trial(state=TrialState.RUNNING, params=vals, distributions=self.distributions))
+        return study.ask(self.distributions).params
+
+
+PROPOSERS: dict[str, type[Suggester]] = {"tpe": HyperoptTPE, "optuna_tpe": OptunaTPE, "random": RandomSearch}
+
+
+def suggester_for(config: Config) -> Suggester:
+    """The proposer ``model_parameters.algorithm`` names."""
+    return PROPOSERS[config.model.algorithm](config)

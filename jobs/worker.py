@@ -148,7 +148,7 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
     from jobs.model import build_model
 
     folder = paths.trial_dir(tid)
-    request = read_json(folder / "request.json")
+    request = read_json(paths.request(tid))
     point = request["point"]
     keras.utils.set_random_seed(request["seed"])
     cache = search_of(paths).cache

@@ -120,7 +120,7 @@ def describe_plan(p: Plan, notes: bool = False) -> list[str]:
              f"{m.epochs} epochs max" + (f", early stopping on {m.early_stopping.monitor} (patience "
                                           f"{m.early_stopping.patience})" if m.early_stopping else ""),
              f"planes   {', '.join(c.planes)}" + _tasks(p),
-             f"proposer hyperopt TPE, {m.startup_trials} of {m.hp_max_evals} trials random start-up"
+             f"proposer {m.describe_proposer()}"
              + (f"; {c.resources.workers} workers share each search, claims taken over after "
                 f"{c.resources.heartbeat_limit_s:g} s without heartbeat" if c.resources.workers > 1 else ""),
              f"label    {c.dataset.label.describe()}; balance: "

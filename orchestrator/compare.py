@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from orchestrator.config import load_config
 from orchestrator.errors import InputError
 from orchestrator.lineage import diff
 from orchestrator.registry import JobPaths, read_json
@@ -19,7 +20,7 @@ from orchestrator.report import fmt, markdown_table
 from orchestrator.status import duration, job_rows, job_view
 
 GIB = 1024**3
-COLUMNS = ["version", "job ID(s)", "trials", "best trial", "objective", "val acc", "test F1", "test AUC", "MaxRSS",
+COLUMNS = ["version", "job ID(s)", "trials", "proposer", "best trial", "objective", "val acc", "test F1", "test AUC", "MaxRSS",
            "wall time", "changes from the previous row"]
 
 
@@ -54,7 +55,8 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
     view = job_view(root, index_row["job_id"])
     trials, result = view["trials"], view["result"] or {}
     best = trials["best"]
-    config = read_json(JobPaths(root, index_row["job_id"]).config)
+    config_path = JobPaths(root, index_row["job_id"]).config
+    config = read_json(config_path)
     sched = {j: read_json(p.scheduler) if p.scheduler.exists() else {}
              for j, p in ((j, JobPaths(root, j)) for j in view["members"])}
     rss = max((p.get("max_rss_bytes") or 0 for p in sched.values()), default=0)
@@ -63,7 +65,8 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
     return {
         "version": index_row["label"], "job_ids": view["attempts"], "trials_done": trials["done"],
         "trials_pruned": trials["pruned"],
-        "trials_total": trials["total"], "best_trial": best["trial"] + 1 if best else None,
+        "trials_total": trials["total"],
+        "proposer": load_config(config_path, resolve_paths=False).model.describe_proposer(), "best_trial": best["trial"] + 1 if best else None,
         "objective_name": best["objective_name"] if best else None, "objective": best["objective"] if best else None,
         "val_accuracy": (best.get("metrics") or {}).get("val_accuracy") if best else None,
         "test_f1": result.get("test", {}).get("f1"), "test_auc": result.get("test", {}).get("auc"),
@@ -88,7 +91,7 @@ def compare(root: Path, targets: list[str]) -> list[dict[str, Any]]:
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [[r["version"], " → ".join(r["job_ids"]), f"{r['trials_done']}/{r['trials_total']}"
-             + (f" ({r['trials_pruned']} pruned)" if r.get("trials_pruned") else ""),
+             + (f" ({r['trials_pruned']} pruned)" if r.get("trials_pruned") else ""), r["proposer"],
              f"{r['best_trial']}/{r['trials_total']}" if r["best_trial"] else "–",
              f"{r['objective_name']} {r['objective']:.4f}" if r["objective"] is not None else "–",
              fmt(r["val_accuracy"]), fmt(r["test_f1"]), fmt(r["test_auc"]),

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,8 @@ MODEL_NAMES = ("hyperopt_simple_cnn",)
 OBJECTIVES = ("val_loss", "val_accuracy", "val_auc", "val_f1")
 MAXIMIZED = frozenset({"val_accuracy", "val_auc", "val_f1"})  # objectives where higher is better
 MONITORS = ("val_loss", "val_accuracy", "val_auc")
-DEFAULT_STARTUP_TRIALS = 20  # hyperopt's own default
+ALGORITHMS = {"tpe": "hyperopt TPE", "optuna_tpe": "Optuna TPE (multivariate)", "random": "random search"}
+DEFAULT_STARTUP_TRIALS = {"tpe": 20, "optuna_tpe": 10}  # each library's own default
 DEFAULT_HEARTBEAT_LIMIT_S = 300.0
 NORMALIZATIONS = ("none", "max", "standardize")
 SAVE_KEYS = ("save_model", "save_history", "save_predictions", "save_confusion_matrix",
@@ -99,8 +102,15 @@ class ModelParams:
     early_stopping: EarlyStopping | None
     objective: str
     max_consecutive_failures: int
-    startup_trials: int  # hyperopt's random start-up trials (n_startup_jobs), at most hp_max_evals
+    algorithm: str  # the proposer: a key of ALGORITHMS
+    startup_trials: int  # random start-up trials of a TPE, at most hp_max_evals (random search: all of them)
     pruning: Pruning
+
+    def describe_proposer(self) -> str:
+        """The proposer in words, e.g. ``Optuna TPE (multivariate), 10 of 25 trials random start-up``."""
+        if self.algorithm == "random":
+            return f"{ALGORITHMS['random']}, all {self.hp_max_evals} trials random"
+        return f"{ALGORITHMS[self.algorithm]}, {self.startup_trials} of {self.hp_max_evals} trials random start-up"
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,15 @@ class Config:
         if plane is not None:
             data["plane"] = plane
         return data
+
+
+def require_proposer(config: Config) -> None:
+    """Refuse a proposer whose library this interpreter lacks (Optuna is an optional extra),
+    without importing it."""
+    if config.model.algorithm == "optuna_tpe" and importlib.util.find_spec("optuna") is None:
+        raise InputError(str(config.path), 'model_parameters.algorithm: "optuna_tpe" needs the optuna package, which '
+                         f"{sys.executable} lacks; install orch with its train extra (pip install 'orch[train]') "
+                         'or choose "tpe"')
 
 
 def loss_of(objective: str, value: float) -> float:
@@ -348,17 +367,24 @@ def _model(sec: Section) -> ModelParams:
             min_delta=es.take("min_delta", lambda v: is_number(v) and v >= 0, "a number ≥ 0", 0.0),
         )
         es.finish()
+    algorithm = sec.take("algorithm", one_of(*ALGORITHMS), ", ".join(f'"{a}"' for a in ALGORITHMS), "tpe")
+    if algorithm == "random" and "startup_trials" in sec.data:
+        sec.fail("startup_trials is for the TPE proposers; random search draws every trial at random",
+                 "startup_trials")
     params = ModelParams(
         input_shape=tuple(shape), hp_max_evals=sec.take("hp_max_evals", int_at_least(1), "an integer ≥ 1"),
         space=space, epochs=sec.take("epochs", int_at_least(1), "an integer ≥ 1"),
         batch_size=sec.take("batch_size", int_at_least(1), "an integer ≥ 1", 128), early_stopping=early,
         objective=sec.take("objective", one_of(*OBJECTIVES), f"one of {', '.join(OBJECTIVES)}", "val_loss"),
         max_consecutive_failures=sec.take("max_consecutive_failures", int_at_least(1), "an integer ≥ 1", 3),
-        startup_trials=sec.take("startup_trials", int_at_least(0), "an integer ≥ 0", DEFAULT_STARTUP_TRIALS),
+        algorithm=algorithm,
+        startup_trials=sec.take("startup_trials", int_at_least(0), "an integer ≥ 0",
+                                DEFAULT_STARTUP_TRIALS.get(algorithm, 0)),
         pruning=_pruning(sec.section("pruning", default={})),
     )
     sec.finish()
-    return dataclasses.replace(params, startup_trials=min(params.startup_trials, params.hp_max_evals))
+    startup = params.hp_max_evals if algorithm == "random" else min(params.startup_trials, params.hp_max_evals)
+    return dataclasses.replace(params, startup_trials=startup)
 
 
 def _pruning(sec: Section) -> Pruning:

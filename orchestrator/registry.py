@@ -250,6 +250,10 @@ class JobPaths:
         """Scratch of one trial process: its request, result, history and model."""
         return self.dir / "trials" / f"{number:04d}"
 
+    def request(self, number: int) -> Path:
+        """A trial's point, written before its process starts; other workers read it as pending."""
+        return self.trial_dir(number) / "request.json"
+
     def progress(self, number: int) -> Path:
         """One JSON line per epoch of a trial (its validation metrics), appended by its trial process."""
         return self.trial_dir(number) / "progress.jsonl"

@@ -8,8 +8,12 @@ or a legacy bare list, read the way the users meant it: for ``learning_rate`` an
 ``decay_rate`` a 2-element list is a continuous uniform range; every other list is
 a discrete choice. Keys the model builder does not know are errors.
 
-Both sides use this module: ``orch validate`` prints ``describe()`` and the job
-builds the hyperopt space with ``to_hyperopt()``. hyperopt is imported only there.
+Both sides use this module: ``orch validate`` prints ``describe()``, and the job builds
+the proposer's space with ``to_hyperopt()`` or ``to_optuna()``, which give every form one
+meaning in both libraries (a choice is drawn as its index, unordered; a quniform value is
+``q · round(x / q)`` for x uniform in [lo, hi], so both reach the same values). A point is kept
+in the records as those raw values (``vals``) and read back with ``point()``. hyperopt and
+Optuna are imported only in the two builders.
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ class SearchParam:
     args: tuple[Any, ...]  # the choice values, or (lo, hi) / (lo, hi, q)
     legacy: bool  # written as a bare list
 
+    def quantized_bounds(self) -> tuple[float, float]:
+        """The lowest and highest value a quniform key takes: lo and hi rounded to the step q."""
+        lo, hi, q = self.args
+        return q * math.floor(lo / q + 0.5), q * math.ceil(hi / q - 0.5)
+
     def describe(self) -> str:
         """One line saying how the key was read, e.g. ``learning_rate: uniform(0.0001, 0.005)``."""
         values = ", ".join(repr(a) if isinstance(a, str) else f"{a:g}" for a in self.args)
@@ -109,6 +118,34 @@ class SearchSpace:
             else:
                 space[p.name] = hp.quniform(p.name, *p.args)
         return space
+
+    def to_optuna(self) -> dict[str, Any]:
+        """Optuna's distributions, keyed by search key, with the values ``to_hyperopt()`` gives."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+        space: dict[str, Any] = {}
+        for p in self.params:
+            if p.form == "choice":
+                space[p.name] = CategoricalDistribution(tuple(range(len(p.args))))
+            elif p.form == "quniform":
+                space[p.name] = FloatDistribution(*p.quantized_bounds(), step=p.args[2])
+            else:
+                space[p.name] = FloatDistribution(*p.args, log=p.form == "loguniform")
+        return space
+
+    def point(self, vals: Mapping[str, Any]) -> dict[str, Any]:
+        """The plain builder values of raw values: a choice's value for its index, a quniform value
+        on its step (as hyperopt computes it), ints where the key is integral."""
+        out = {}
+        for p in self.params:
+            raw = vals[p.name]
+            if p.form == "choice":
+                out[p.name] = p.args[int(raw)]
+            elif p.form == "quniform":
+                out[p.name] = round(raw / p.args[2]) * p.args[2]
+            else:
+                out[p.name] = raw
+        return self.plain(out)
 
     def plain(self, point: Mapping[str, Any]) -> dict[str, Any]:
         """A sampled point as plain builder values: ints where the key is integral."""
@@ -173,9 +210,16 @@ def _parse_param(name: str, value: Any, where: str, path: str) -> SearchParam:
     for i, bound in enumerate((lo, hi)):
         if not spec.check(bound):
             raise InputError(where, f"{path}[{i}]: {bound} is outside the domain of {name}: {spec.domain}")
+    param = SearchParam(name, form, tuple(float(a) for a in args), legacy)
+    if form == "quniform":
+        reached = param.quantized_bounds()
+        for bound in reached:
+            if not spec.check(bound):
+                raise InputError(where, f"{path}: {args} takes values from {reached[0]:g} to {reached[1]:g} in "
+                                 f"steps of {args[2]:g}; {bound:g} is outside the domain of {name}: {spec.domain}")
     if spec.kind is int and form != "quniform":
         raise InputError(where, f"{path}: {name} is an integer; use choice or quniform, not {form}")
-    return SearchParam(name, form, tuple(float(a) for a in args), legacy)
+    return param
 
 
 def _check_value(spec: KeySpec, value: Any, where: str, path: str) -> None:

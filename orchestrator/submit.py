@@ -15,13 +15,14 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, attempts, local, slurm
-from orchestrator.config import Config, config_hash, load_config, repository_root
+from orchestrator.config import Config, config_hash, load_config, repository_root, require_proposer
 from orchestrator.errors import InputError, OrchError
 from orchestrator import index
 from orchestrator.memory import MemoryEstimate, calibrate, estimate
@@ -63,6 +64,8 @@ def plan(config_path: str | Path, root: Path, mem_gb: float | None = None, worke
     largest = calibrate(max((estimate(config, r) for r in reports), key=lambda e: e.peak_gb),
                         measured_history(root, config.name))
     profile = load_profile(config.resources.site)
+    if profile.python == sys.executable:  # the job runs this interpreter: its proposer's library must be here
+        require_proposer(config)
     request = build_request(config, profile, largest.request_gb, workers)
     if mem_gb is not None:
         request = dataclasses.replace(request, mem_gb=mem_gb)

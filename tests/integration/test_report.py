@@ -110,8 +110,9 @@ def test_compare_a_lineage(lineage: tuple[Path, list[str]], capsys, tmp_path: Pa
     capsys.readouterr()
     assert main(["--registry", str(root), "compare", "lin", "--html", str(tmp_path / "compare.html")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("| version | job ID(s) | trials | best trial | objective |")
-    assert lines[2].startswith(f"| lin_v1 | {first} | 2/2 |") and lines[3].startswith(f"| lin_v2 | {second} | 3/3 |")
+    assert lines[0].startswith("| version | job ID(s) | trials | proposer | best trial | objective |")
+    assert lines[2].startswith(f"| lin_v1 | {first} | 2/2 | hyperopt TPE, 2 of 2 trials random start-up |")
+    assert lines[3].startswith(f"| lin_v2 | {second} | 3/3 | hyperopt TPE, 3 of 3 trials random start-up |")
     assert "hp_max_evals: 2 → 3; + space_options.dropout_rate: [0.1, 0.3]" in lines[3]
     assert (tmp_path / "compare.html").read_text().count("data:image/png;base64,") == 1
     assert main(["--registry", str(root), "compare", "lin", "--json"]) == 0

@@ -53,7 +53,8 @@ def running_claim(root: Path, search: str, job_id: str | None = None) -> claims.
 def test_three_local_workers_one_killed_mid_trial_still_run_nine_trials_once(
         small_config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
     root = workdir / "registry"
-    config = small_config("workers", evals=9, epochs=3, resources={"workers": 3, "heartbeat_limit_s": 4})
+    config = small_config("workers", evals=9, epochs=3, resources={"workers": 3, "heartbeat_limit_s": 4},
+                          model={"algorithm": "optuna_tpe", "startup_trials": 3})  # parallel Optuna, liar and all
     [search], runner = submit(plan(config, root), use_local=True)
     assert [m.job_id for m in members(JobPaths(root, search))] == [f"{search}_{n}" for n in range(3)]
     wait_for(lambda: len(search_records(JobPaths(root, search))) >= 2, 300, "no trial finished")
@@ -83,9 +84,11 @@ def test_three_local_workers_one_killed_mid_trial_still_run_nine_trials_once(
     assert sum(line.startswith(f"{search}_") for line in out.splitlines()) == 3
     code, out, err = orch("report", search)
     assert code == 0, err
-    assert "/9)" in Path(out.splitlines()[1]).read_text()  # "best result found ... (trial k/9)", over all workers
+    page = Path(out.splitlines()[1]).read_text()
+    assert "/9)" in page  # "best result found ... (trial k/9)", over all workers
+    assert "proposer Optuna TPE (multivariate), 3 of 9 trials random start-up" in page
     code, out, err = orch("compare", "workers")
-    assert code == 0 and f"| {search} | 9/9 |" in out, err
+    assert code == 0 and f"| {search} | 9/9 | Optuna TPE (multivariate), 3 of 9 trials random start-up |" in out, err
 
 
 def test_cancelling_a_local_search_stops_every_worker(small_config: Callable[..., Path], workdir: Path,

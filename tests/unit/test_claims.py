@@ -167,21 +167,25 @@ def _work(config_file: str, root: str, job_id: str, total: int, sleep_s: float) 
 
 
 @pytest.fixture
-def parallel_config(write_config: Callable[..., Path]) -> Callable[[int], Path]:
-    def write(evals: int) -> Path:
+def parallel_config(write_config: Callable[..., Path]) -> Callable[..., Path]:
+    def write(evals: int, algorithm: str = "tpe") -> Path:
         cfg = v4_config()
-        cfg["model_parameters"].update(hp_max_evals=evals, startup_trials=4)
+        cfg["model_parameters"].update(hp_max_evals=evals, algorithm=algorithm)
+        if algorithm != "random":
+            cfg["model_parameters"]["startup_trials"] = 4
         cfg["resources"] = {"heartbeat_limit_s": 2}
         return write_config(cfg)
     return write
 
 
-def test_six_worker_processes_run_every_trial_exactly_once(parallel_config: Callable[[int], Path],
-                                                           workdir: Path) -> None:
+@pytest.mark.parametrize("algorithm", ["tpe", "optuna_tpe", "random"])
+def test_six_worker_processes_run_every_trial_exactly_once(parallel_config: Callable[..., Path], workdir: Path,
+                                                           algorithm: str) -> None:
     root = workdir / "registry"
     search = make_search(root, 6)
     context = multiprocessing.get_context("fork")
-    procs = [context.Process(target=_work, args=(str(parallel_config(48)), str(root), worker_id(n), 48, 0.05))
+    config = str(parallel_config(48, algorithm))
+    procs = [context.Process(target=_work, args=(config, str(root), worker_id(n), 48, 0.05))
              for n in range(6)]
     for p in procs:
         p.start()
@@ -197,7 +201,7 @@ def test_six_worker_processes_run_every_trial_exactly_once(parallel_config: Call
 
 
 def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_taken_over(
-        parallel_config: Callable[[int], Path], workdir: Path) -> None:
+        parallel_config: Callable[..., Path], workdir: Path) -> None:
     root = workdir / "registry"
     make_search(root, 2)
     context = multiprocessing.get_context("fork")
@@ -223,3 +227,28 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_taken_over(
     retaken = next(r for r in records if r["trial"] == held.trial)
     assert retaken["claim_generation"] == 1
     assert retaken["started_s"] - last_beat >= 2  # not before the heartbeat limit
+
+
+class PeekingRunner(StubRunner):
+    """While its trial runs, looks at the search as the other worker's proposer would."""
+
+    def __init__(self, paths: JobPaths, other: Coordinator) -> None:
+        super().__init__(paths, 0.0)
+        self.other = other
+        self.seen: list[Any] = []
+
+    def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        self.seen.append((tid, vals, self.other.pending(self.other.snapshot())))
+        return super().run(tid, vals, params)
+
+
+def test_a_running_trials_point_is_pending_for_the_other_workers(parallel_config: Callable[..., Path],
+                                                                 workdir: Path) -> None:
+    root = workdir / "registry"
+    make_search(root, 2)
+    config = load_config(parallel_config(3))
+    mine, theirs = JobPaths(root, worker_id(0)), JobPaths(root, worker_id(1))
+    runner = PeekingRunner(mine, Coordinator(theirs, 3, 2))
+    run_search(config, mine, runner, Coordinator(mine, 3, 2), log=lambda _: None)
+    assert len(runner.seen) == 3
+    assert all(pending == [(tid, vals)] for tid, vals, pending in runner.seen)

@@ -1,5 +1,5 @@
-"""The login side never imports TensorFlow or Keras, hyperopt only where a space is built, and
-matplotlib only for reports."""
+"""The login side never imports TensorFlow or Keras, hyperopt or Optuna only where a space is built,
+and matplotlib only for reports."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, v4_config
 
 PROBE = """
 import json, sys
@@ -22,20 +22,22 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as exit:
     code = exit.code
-heavy = ("tensorflow", "keras", "hyperopt", "matplotlib")
+heavy = ("tensorflow", "keras", "hyperopt", "optuna", "matplotlib")
 print(json.dumps({"code": code, "loaded": sorted(m for m in heavy if m in sys.modules)}))
 """
 
 
 def test_tensorflow_is_installed_so_this_check_means_something() -> None:
-    assert importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("keras") is not None
+    assert all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "keras", "optuna"))
 
 
 @pytest.mark.parametrize("args", [["--help"], ["validate", "CONFIG"], ["submit", "--dry-run", "--local", "CONFIG"],
                                   ["diff", "CONFIG"], ["status"], ["sync"]],
                          ids=["help", "validate", "dry-run", "diff", "status", "sync"])
 def test_cli_leaves_heavy_modules_out(args: list[str], write_config: Callable[..., Path], workdir: Path) -> None:
-    path = write_config()
+    cfg = v4_config()
+    cfg["model_parameters"]["algorithm"] = "optuna_tpe"  # checked for where the job runs, not imported
+    path = write_config(cfg)
     argv = ["--registry", str(workdir / "registry"), *[str(path) if a == "CONFIG" else a for a in args]]
     result = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
+
 from jobs.coordination import Coordinator
 from jobs.search import run_search
-from jobs.suggester import Suggester
+from jobs.suggester import suggester_for
 from orchestrator.attempts import best_record, search_records
 from orchestrator.config import load_config
 from orchestrator.registry import JobPaths, append_json_line, create_entry
@@ -42,47 +44,65 @@ class ScriptedRunner:
         return {**record, "status": "ok", "objective": loss, "loss": loss, "duration_s": 1.0, "peak_rss_mb": 1.0}
 
 
-def config_for(write_config: Callable[..., Path], evals: int, failures: int = 3):
+def config_for(write_config: Callable[..., Path], evals: int, failures: int = 3, algorithm: str = "tpe",
+               startup: int | None = None):
     cfg = v4_config()
-    cfg["model_parameters"].update(hp_max_evals=evals, max_consecutive_failures=failures)
+    cfg["model_parameters"].update(hp_max_evals=evals, max_consecutive_failures=failures, algorithm=algorithm)
+    if startup is not None:
+        cfg["model_parameters"]["startup_trials"] = startup
     return load_config(write_config(cfg))
 
 
+@pytest.mark.parametrize("algorithm", ["tpe", "optuna_tpe"])
 def test_same_history_gives_the_same_next_suggestion_after_a_json_round_trip(
-        write_config: Callable[..., Path], workdir: Path) -> None:
-    config = config_for(write_config, 30)
-    live = Suggester(config)
+        write_config: Callable[..., Path], workdir: Path, algorithm: str) -> None:
+    config = config_for(write_config, 30, algorithm=algorithm)
+    live = suggester_for(config)
     records = []
-    for tid in range(24):  # past hyperopt's 20 random start-up trials, so TPE itself is exercised
+    for tid in range(24):  # past the random start-up trials (20 and 10), so each TPE itself is exercised
         vals, params = live.suggest(tid)
         record = {"trial": tid, "vals": vals, "status": "ok", "loss": params["learning_rate"]}
         live.add_all([record])
         records.append(json.loads(json.dumps(record)))
-    rebuilt = Suggester(config)
+    rebuilt = suggester_for(config)
     rebuilt.add_all(records)
     assert rebuilt.suggest(24) == live.suggest(24)
-    other = Suggester(config)
-    other.add_all(records[:-1])
+    other = suggester_for(config)
+    best = min(records, key=lambda r: r["loss"])
+    other.add_all([r for r in records if r is not best])
     assert other.suggest(24) != live.suggest(24)  # the suggestion does depend on the history
 
 
-def test_a_reused_suggester_proposes_what_a_fresh_one_does_with_or_without_pending_trials(
+def test_random_search_points_depend_on_the_seed_and_trial_number_only(
         write_config: Callable[..., Path], workdir: Path) -> None:
-    config = config_for(write_config, 30)
-    reused = Suggester(config)
+    config = config_for(write_config, 30, algorithm="random")
+    assert config.model.startup_trials == 30
+    history = [{"trial": n, "vals": suggester_for(config).suggest(n)[0], "status": "ok", "loss": n} for n in range(5)]
+    with_history = suggester_for(config)
+    with_history.add_all(history)
+    assert with_history.suggest(5, [(4, history[4]["vals"])]) == suggester_for(config).suggest(5)
+    assert suggester_for(config).suggest(6) != suggester_for(config).suggest(5)
+
+
+@pytest.mark.parametrize("algorithm", ["tpe", "optuna_tpe", "random"])
+def test_a_reused_suggester_proposes_what_a_fresh_one_does_with_or_without_pending_trials(
+        write_config: Callable[..., Path], workdir: Path, algorithm: str) -> None:
+    config = config_for(write_config, 30, algorithm=algorithm)
+    reused = suggester_for(config)
     records: list[dict[str, Any]] = []
     for tid in range(26):
         pending = [(r["trial"], r["vals"]) for r in records[-2:]] if tid % 3 == 0 else []
         reused.reset(records)
-        fresh = Suggester(config)
+        fresh = suggester_for(config)
         fresh.add_all(records)
         vals, params = reused.suggest(tid, pending)
         assert (vals, params) == fresh.suggest(tid, pending)
         records.append({"trial": tid, "vals": vals, "status": "ok", "loss": params["learning_rate"]})
-    with_liar = Suggester(config)
-    with_liar.add_all(records[:-3])
-    alone = with_liar.suggest(26)
-    assert with_liar.suggest(26, [(r["trial"], r["vals"]) for r in records[-3:]]) != alone  # pending count
+    if algorithm != "random":  # random search reads no history, pending or not
+        with_liar = suggester_for(config)
+        with_liar.add_all(records[:-3])
+        alone = with_liar.suggest(26)
+        assert with_liar.suggest(26, [(r["trial"], r["vals"]) for r in records[-3:]]) != alone  # pending count
 
 
 def test_consecutive_failures_stop_the_search_and_single_ones_do_not(
@@ -97,10 +117,11 @@ def test_consecutive_failures_stop_the_search_and_single_ones_do_not(
     assert [r["trial"] for r in outcome.records] == list(range(7))
 
 
-def test_resume_runs_only_the_missing_trials_across_attempts(write_config: Callable[..., Path],
-                                                             workdir: Path) -> None:
+@pytest.mark.parametrize("algorithm", ["tpe", "optuna_tpe", "random"])
+def test_resume_runs_only_the_missing_trials_across_attempts(write_config: Callable[..., Path], workdir: Path,
+                                                             algorithm: str) -> None:
     root = workdir / "registry"
-    config = config_for(write_config, 6)
+    config = config_for(write_config, 6, algorithm=algorithm, startup=None if algorithm == "random" else 2)
     first = JobPaths(root, "200")
     first.dir.mkdir(parents=True)
     outcome = run_search(config, first, ScriptedRunner(first, stop_at=3), Coordinator(first, 6, 300),

@@ -69,3 +69,64 @@ def test_invalid_search_values(options: dict, message: str) -> None:
         parse_space(options, "cfg.json")
     assert message in str(err.value)
     assert str(err.value).startswith("cfg.json: model_parameters.space_options.")
+
+
+MAPPED = {"learning_rate": {"loguniform": [1e-4, 1e-2]}, "decay_rate": [0.95, 0.98],
+          "n_filters": {"quniform": [6, 64, 8]}, "dropout_rate": {"quniform": [0.0, 0.5, 0.1]},
+          "kernel_size": [3, 5], "pooling": {"choice": ["max", "average"]}, "n_dense_units": {"choice": [16, 32, 64]}}
+
+
+def _hyperopt_points(n: int) -> tuple[list[dict], list[dict]]:
+    """Raw values and plain points of ``n`` random hyperopt proposals over MAPPED."""
+    from hyperopt import Trials, base, rand, space_eval
+
+    space = parse_space(MAPPED, "cfg.json")
+    expr = space.to_hyperopt()
+    domain = base.Domain(lambda _: 0.0, expr)
+    docs = rand.suggest(list(range(n)), domain, Trials(), seed=1)
+    raws = [{k: v[0].item() for k, v in d["misc"]["vals"].items()} for d in docs]
+    assert [space.point(r) for r in raws] == [space.plain(space_eval(expr, r)) for r in raws]  # one reading
+    return raws, [space.point(r) for r in raws]
+
+
+def _optuna_points(n: int) -> list[dict]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = parse_space(MAPPED, "cfg.json")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    return [space.point(study.ask(space.to_optuna()).params) for _ in range(n)]
+
+
+def test_every_form_means_the_same_in_hyperopt_and_optuna() -> None:
+    _, hyperopt_points = _hyperopt_points(3000)
+    optuna_points = _optuna_points(3000)
+    for points in (hyperopt_points, optuna_points):
+        column = {k: np.array([p[k] for p in points]) for k in MAPPED if k != "pooling"}
+        log_lr = np.log10(column["learning_rate"])  # log scale: uniform in the exponent, not in the value
+        assert -4 <= log_lr.min() < -3.9 and -2.1 < log_lr.max() <= -2 and abs(np.median(log_lr) + 3) < 0.1
+        assert 0.95 <= column["decay_rate"].min() < 0.951 and 0.979 < column["decay_rate"].max() <= 0.98
+        # quniform: q·round(x/q) for x in [6, 64]: 8..64, though 6 is no multiple of 8
+        assert sorted(set(column["n_filters"].tolist())) == list(range(8, 65, 8))
+        assert all(isinstance(p["n_filters"], int) for p in points)
+        assert sorted(set(np.round(column["dropout_rate"], 12).tolist())) == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+        assert sorted(set(column["kernel_size"].tolist())) == [3, 5]
+        assert {p["pooling"] for p in points} == {"max", "average"}
+        counts = np.bincount([(16, 32, 64).index(u) for u in column["n_dense_units"]]) / len(points)
+        assert np.allclose(counts, 1 / 3, atol=0.04)  # a choice is unordered: each value alike
+
+
+def test_optuna_takes_back_the_raw_values_hyperopt_proposed() -> None:
+    from optuna.trial import create_trial
+
+    distributions = parse_space(MAPPED, "cfg.json").to_optuna()
+    raws, _ = _hyperopt_points(200)
+    for raw in raws:  # a choice index, a value in range, a value on the step: create_trial checks each
+        assert create_trial(value=0.0, params=raw, distributions=distributions).params == raw
+
+
+def test_a_quniform_whose_rounded_ends_leave_the_domain_is_refused() -> None:
+    with pytest.raises(InputError) as err:
+        parse_space({"n_filters": {"quniform": [1, 64, 16]}}, "cfg.json")
+    assert str(err.value) == ("cfg.json: model_parameters.space_options.n_filters: [1, 64, 16] takes values from 0 to "
+                              "64 in steps of 16; 0 is outside the domain of n_filters: an integer ≥ 1")

@@ -178,3 +178,32 @@ def test_a_search_of_workers_is_resubmitted_one_worker_at_a_time(
     assert (retry["search_id"], retry["worker"], retry["parent_job_id"], retry["attempt"]) == ("700", 1, "700_1", 2)
     assert "--array" not in (workdir / "bin2" / "stdin").read_text()  # one job, not a new array
     assert (workdir / "registry" / "jobs" / "700_1" / "children" / "701").exists()
+
+
+def test_validate_names_the_proposer_and_its_random_start_up(write_config: Callable[..., Path], data_root: Path,
+                                                             orch: Callable[..., tuple[int, str, str]]) -> None:
+    expected = {"tpe": "proposer hyperopt TPE, 20 of 25 trials random start-up",
+                "optuna_tpe": "proposer Optuna TPE (multivariate), 10 of 25 trials random start-up",
+                "random": "proposer random search, all 25 trials random"}
+    for algorithm, line in expected.items():
+        cfg = v4_config()
+        cfg["model_parameters"]["algorithm"] = algorithm
+        code, out, err = orch("validate", str(write_config(cfg)))
+        assert code == 0, err
+        assert line in out.splitlines()
+
+
+def test_optuna_missing_where_the_job_would_run_is_refused_before_queueing(
+        write_config: Callable[..., Path], data_root: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    cfg = v4_config()
+    cfg["model_parameters"]["algorithm"] = "optuna_tpe"
+    path = write_config(cfg)
+    code, out, err = orch("submit", "--local", str(path))
+    assert code == 2 and out == ""
+    assert err.startswith(f"orch: error: {path}: model_parameters.algorithm: \"optuna_tpe\" needs the optuna package")
+    assert len(err.splitlines()) == 1 and not (workdir / "registry" / "jobs").exists()
