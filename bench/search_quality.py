@@ -10,7 +10,7 @@ exactly the serial arm's points. The best after 25 is read from the first 25 tri
 the 50-trial search, which are the trials a 25-trial search runs (no proposer here knows the
 total). Lower is better; prints mean ± standard error over seeds.
 
-    python bench/search_quality.py [--seeds 20] [--trials 25 50] [--workers 8] [--function NAME]
+    python bench/search_quality.py [--seeds 20] [--trials 25 50] [--workers 8] [--function NAME] [--arm NAME]
 """
 
 from __future__ import annotations
@@ -60,13 +60,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--sleep-s", type=float, default=0.2, help="stand-in trial time of the parallel arms")
     parser.add_argument("--function", choices=FUNCTIONS, action="append", help="default: all")
+    parser.add_argument("--arm", choices=ARMS, action="append", help="default: all")
     args = parser.parse_args()
     budgets, started = sorted(args.trials), time.monotonic()
     for function in args.function or list(OPTIMA):
         print(f"\n{function} (optimum {OPTIMA[function]}), best value after " + ", ".join(map(str, budgets))
               + f" trials, mean ± s.e. over {args.seeds} seeds", flush=True)
         print(f"  {'proposer':28s} {'workers':>7s}  " + "  ".join(f"{'after ' + str(b):>17s}" for b in budgets))
-        for name, (algorithm, startup) in ARMS.items():
+        for name in args.arm or list(ARMS):
+            algorithm, startup = ARMS[name]
             for workers in (1,) if algorithm == "random" else (1, args.workers):
                 runs = [losses(function, seed, budgets[-1], workers, algorithm, startup,
                                args.sleep_s if workers > 1 else 0.0) for seed in range(args.seeds)]
