@@ -41,7 +41,8 @@ def main() -> None:
             search, wall = run_local(config, tmp, algorithm)
             records = search_records(search)
             result = json.loads(search_result(search).result.read_text())
-            print(f"{algorithm:10s} best val_loss {result['best_objective']:.4f} (trial {result['best_trial'] + 1:2d})  "
+            print(f"{algorithm:10s} best val_loss {result['best_objective']:.4f} "
+                  f"(trial {result['best_trial'] + 1:2d})  "
                   f"test F1 {result['test']['f1']:.4f}  AUC {result['test']['auc']:.4f}  trial-epochs "
                   f"{sum(r['epochs_run'] for r in records):3d} ({sum(r['status'] == 'pruned' for r in records)} "
                   f"pruned)  wall {wall:5.0f} s", flush=True)

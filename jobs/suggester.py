@@ -1,9 +1,9 @@
 """The proposers: the point of each trial, from a history rebuilt from records.
 
 ``model_parameters.algorithm`` picks one: hyperopt's TPE (``tpe``), Optuna's multivariate TPE
-(``optuna_tpe``) or random search (``random``). All three read the same history and give the
-point as the same raw values (``orchestrator.space``), so the records, resume and parallel
-workers do not depend on the choice.
+(``optuna_tpe``) or random search (``random``). All three read the same history and give a
+point as raw values that ``orchestrator.space`` reads one way, so the records, resume and
+parallel workers do not depend on the choice.
 
 The history is every finished trial of the search (all workers, all attempts) plus the trials
 other workers are running right now. For hyperopt, those enter as *pending* with a constant
@@ -12,10 +12,14 @@ pushed apart instead of all choosing the same promising point (the constant-liar
 Ginsbourger et al. for parallel Bayesian optimization); before any trial finished ok there is
 no liar, and pending trials are left out. Optuna gets them as RUNNING trials, which its own
 constant liar ranks with the worst. A pruned trial enters with the loss it had when it was
-stopped; a failed one as a failure, which neither TPE models.
+stopped. A failed trial, or one whose loss is not finite, counts as the worst result: hyperopt
+gives a failure an infinite loss, and Optuna gets it as a trial at +inf, so that both steer
+away from it and count it toward the start-up.
 
-Trial ``n`` is proposed with a seed made of ``(random_seed, n)``: the same history gives the
-same point. Random search reads no history: its point is a function of the seed and ``n`` alone.
+Trial ``n`` is proposed with a seed made of ``(random_seed, n)``: the same history (finished
+and pending trials) gives the same point. Random search reads no history: its point is a
+function of the seed and ``n`` alone.
+
 Both TPEs draw their first ``startup_trials`` points at random, counting the pending trials
 (hyperopt's ``n_startup_jobs`` counts them once they entered its history; Optuna's
 ``n_startup_trials``, which counts finished trials only, is lowered by their number).
@@ -119,7 +123,7 @@ class HyperoptTPE(Suggester):
 
 
 class RandomSearch(HyperoptTPE):
-    """Every point drawn at random (hyperopt's ``rand``), whatever the history."""
+    """Every point drawn at random (hyperopt's ``rand``, as TPE's start-up trials), whatever the history."""
 
     def propose(self, tid: int, pending: Pending) -> dict[str, Any]:
         from hyperopt import Trials, rand
@@ -156,10 +160,9 @@ class OptunaTPE(Suggester):
         sampler = optuna.samplers.TPESampler(n_startup_trials=max(0, self.startup - len(pending)), multivariate=True,
                                              constant_liar=True, seed=seed)
         study = optuna.create_study(sampler=sampler, direction="minimize")
-        for _, vals, loss in self.history:
-            ok = loss is not None and math.isfinite(loss)
-            study.add_trial(create_trial(state=TrialState.COMPLETE if ok else TrialState.FAIL,
-                                         value=loss if ok else None, params=vals, distributions=self.distributions))
+        for _, vals, loss in self.history:  # a failure, or a loss that is not finite, as the worst result
+            value = loss if loss is not None and math.isfinite(loss) else math.inf
+            study.add_trial(create_trial(value=value, params=vals, distributions=self.distributions))
         for _, vals in pending:
             study.add_trial(create_trial(state=TrialState.RUNNING, params=vals, distributions=self.distributions))
         return study.ask(self.distributions).params

@@ -20,8 +20,8 @@ from orchestrator.report import fmt, markdown_table
 from orchestrator.status import duration, job_rows, job_view
 
 GIB = 1024**3
-COLUMNS = ["version", "job ID(s)", "trials", "proposer", "best trial", "objective", "val acc", "test F1", "test AUC", "MaxRSS",
-           "wall time", "changes from the previous row"]
+COLUMNS = ["version", "job ID(s)", "trials", "proposer", "best trial", "objective", "val acc", "test F1", "test AUC",
+           "MaxRSS", "wall time", "changes from the previous row"]
 
 
 def select(root: Path, targets: list[str]) -> list[dict[str, Any]]:
@@ -64,9 +64,8 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
     wall = max(sum(sched.get(j, {}).get("elapsed_s") or 0 for j in chain) for chain in chains)  # workers at once
     return {
         "version": index_row["label"], "job_ids": view["attempts"], "trials_done": trials["done"],
-        "trials_pruned": trials["pruned"],
-        "trials_total": trials["total"],
-        "proposer": load_config(config_path, resolve_paths=False).model.describe_proposer(), "best_trial": best["trial"] + 1 if best else None,
+        "trials_pruned": trials["pruned"], "trials_total": trials["total"], "proposer": _proposer(config_path),
+        "best_trial": best["trial"] + 1 if best else None,
         "objective_name": best["objective_name"] if best else None, "objective": best["objective"] if best else None,
         "val_accuracy": (best.get("metrics") or {}).get("val_accuracy") if best else None,
         "test_f1": result.get("test", {}).get("f1"), "test_auc": result.get("test", {}).get("auc"),
@@ -74,6 +73,14 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
         "changes": diff(_comparable(previous), _comparable(config)) if previous is not None else [],
         "config": config,
     }
+
+
+def _proposer(config_path: Path) -> str | None:
+    """The proposer of a search's frozen config, None where today's rules no longer read that config."""
+    try:
+        return load_config(config_path, resolve_paths=False).model.describe_proposer()
+    except InputError:
+        return None
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +98,7 @@ def compare(root: Path, targets: list[str]) -> list[dict[str, Any]]:
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [[r["version"], " → ".join(r["job_ids"]), f"{r['trials_done']}/{r['trials_total']}"
-             + (f" ({r['trials_pruned']} pruned)" if r.get("trials_pruned") else ""), r["proposer"],
+             + (f" ({r['trials_pruned']} pruned)" if r.get("trials_pruned") else ""), r["proposer"] or "–",
              f"{r['best_trial']}/{r['trials_total']}" if r["best_trial"] else "–",
              f"{r['objective_name']} {r['objective']:.4f}" if r["objective"] is not None else "–",
              fmt(r["val_accuracy"]), fmt(r["test_f1"]), fmt(r["test_auc"]),

@@ -187,9 +187,9 @@ def require_proposer(config: Config) -> None:
     """Refuse a proposer whose library this interpreter lacks (Optuna is an optional extra),
     without importing it."""
     if config.model.algorithm == "optuna_tpe" and importlib.util.find_spec("optuna") is None:
-        raise InputError(str(config.path), 'model_parameters.algorithm: "optuna_tpe" needs the optuna package, which '
-                         f"{sys.executable} lacks; install orch with its train extra (pip install 'orch[train]') "
-                         'or choose "tpe"')
+        raise InputError(str(config.path), 'model_parameters.algorithm: "optuna_tpe" needs the optuna package, '
+                         f"which {sys.executable} lacks; install orch with its train extra "
+                         "(pip install 'orch[train]') or choose \"tpe\"")
 
 
 def loss_of(objective: str, value: float) -> float:
@@ -367,24 +367,27 @@ def _model(sec: Section) -> ModelParams:
             min_delta=es.take("min_delta", lambda v: is_number(v) and v >= 0, "a number ≥ 0", 0.0),
         )
         es.finish()
+    evals = sec.take("hp_max_evals", int_at_least(1), "an integer ≥ 1")
     algorithm = sec.take("algorithm", one_of(*ALGORITHMS), ", ".join(f'"{a}"' for a in ALGORITHMS), "tpe")
-    if algorithm == "random" and "startup_trials" in sec.data:
-        sec.fail("startup_trials is for the TPE proposers; random search draws every trial at random",
-                 "startup_trials")
+    if algorithm == "random":
+        if "startup_trials" in sec.data:
+            sec.fail("only the TPE proposers have random start-up trials; random search draws every trial at "
+                     "random", "startup_trials")
+        startup = evals
+    else:
+        startup = min(sec.take("startup_trials", int_at_least(0), "an integer ≥ 0",
+                               DEFAULT_STARTUP_TRIALS[algorithm]), evals)
     params = ModelParams(
-        input_shape=tuple(shape), hp_max_evals=sec.take("hp_max_evals", int_at_least(1), "an integer ≥ 1"),
+        input_shape=tuple(shape), hp_max_evals=evals,
         space=space, epochs=sec.take("epochs", int_at_least(1), "an integer ≥ 1"),
         batch_size=sec.take("batch_size", int_at_least(1), "an integer ≥ 1", 128), early_stopping=early,
         objective=sec.take("objective", one_of(*OBJECTIVES), f"one of {', '.join(OBJECTIVES)}", "val_loss"),
         max_consecutive_failures=sec.take("max_consecutive_failures", int_at_least(1), "an integer ≥ 1", 3),
-        algorithm=algorithm,
-        startup_trials=sec.take("startup_trials", int_at_least(0), "an integer ≥ 0",
-                                DEFAULT_STARTUP_TRIALS.get(algorithm, 0)),
+        algorithm=algorithm, startup_trials=startup,
         pruning=_pruning(sec.section("pruning", default={})),
     )
     sec.finish()
-    startup = params.hp_max_evals if algorithm == "random" else min(params.startup_trials, params.hp_max_evals)
-    return dataclasses.replace(params, startup_trials=startup)
+    return params
 
 
 def _pruning(sec: Section) -> Pruning:

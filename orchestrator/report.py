@@ -128,7 +128,8 @@ def _config_section(report: Report, paths: JobPaths, sub: dict[str, Any]) -> Non
     report.h2("Config")
     config = load_config(paths.config)
     report.p(f"{config.label} ({sub['config']['path']}), model {config.model_name}, {config.model.hp_max_evals} "
-             f"trials, objective {config.model.objective}, proposer {config.model.describe_proposer()}, split {config.dataset.train_fraction:g}/"
+             f"trials, objective {config.model.objective}, proposer {config.model.describe_proposer()}, split "
+             f"{config.dataset.train_fraction:g}/"
              f"{config.dataset.val_fraction:g}/{config.dataset.test_fraction:g}, balance "
              f"{config.dataset.balance_method if config.dataset.balance_data else 'off'}")
     report.ul(config.model.space.describe())

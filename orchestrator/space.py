@@ -10,10 +10,11 @@ a discrete choice. Keys the model builder does not know are errors.
 
 Both sides use this module: ``orch validate`` prints ``describe()``, and the job builds
 the proposer's space with ``to_hyperopt()`` or ``to_optuna()``, which give every form one
-meaning in both libraries (a choice is drawn as its index, unordered; a quniform value is
-``q · round(x / q)`` for x uniform in [lo, hi], so both reach the same values). A point is kept
-in the records as those raw values (``vals``) and read back with ``point()``. hyperopt and
-Optuna are imported only in the two builders.
+meaning in both libraries: a choice is drawn as its index, unordered; a quniform value is
+``q · round(x / q)`` for x uniform in [lo, hi] (hyperopt's definition; Optuna draws x and
+``point()`` rounds it, so the values and their odds are the same, the two ends at half the
+odds of the others). A point is kept in the records as the proposer's raw values (``vals``)
+and read back with ``point()``. hyperopt and Optuna are imported only in the two builders.
 """
 
 from __future__ import annotations
@@ -120,22 +121,22 @@ class SearchSpace:
         return space
 
     def to_optuna(self) -> dict[str, Any]:
-        """Optuna's distributions, keyed by search key, with the values ``to_hyperopt()`` gives."""
+        """Optuna's distributions, keyed by search key: through ``point()``, the values and odds of
+        ``to_hyperopt()`` (a quniform is its continuous x, which ``point()`` rounds to the step)."""
         from optuna.distributions import CategoricalDistribution, FloatDistribution
 
         space: dict[str, Any] = {}
         for p in self.params:
             if p.form == "choice":
                 space[p.name] = CategoricalDistribution(tuple(range(len(p.args))))
-            elif p.form == "quniform":
-                space[p.name] = FloatDistribution(*p.quantized_bounds(), step=p.args[2])
             else:
-                space[p.name] = FloatDistribution(*p.args, log=p.form == "loguniform")
+                space[p.name] = FloatDistribution(*p.args[:2], log=p.form == "loguniform")
         return space
 
     def point(self, vals: Mapping[str, Any]) -> dict[str, Any]:
         """The plain builder values of raw values: a choice's value for its index, a quniform value
-        on its step (as hyperopt computes it), ints where the key is integral."""
+        rounded to its step (hyperopt's raw value already is; Optuna's is the continuous x), ints
+        where the key is integral."""
         out = {}
         for p in self.params:
             raw = vals[p.name]

@@ -123,7 +123,7 @@ CASES: list[tuple[str, Case, str]] = [
      "model_parameters.algorithm: expected \"tpe\", \"optuna_tpe\", \"random\", got \"optuna\""),
     ("start-up trials for random search", lambda c, d: c["model_parameters"].update(algorithm="random",
                                                                                     startup_trials=5),
-     "model_parameters.startup_trials: startup_trials is for the TPE proposers; random search draws every"),
+     "model_parameters.startup_trials: only the TPE proposers have random start-up trials; random search"),
     ("fractions not summing to 1", set_key("dataset_parameters.test_fraction", 0.25),
      "dataset_parameters: train_fraction + val_fraction + test_fraction = 1.1; they must sum to 1"),
     ("input_shape with channels", set_key("model_parameters.input_shape", [128, 16, 3]),

@@ -84,6 +84,25 @@ def test_random_search_points_depend_on_the_seed_and_trial_number_only(
     assert suggester_for(config).suggest(6) != suggester_for(config).suggest(5)
 
 
+def test_optuna_counts_pending_and_failed_trials_toward_its_start_up(write_config: Callable[..., Path],
+                                                                     workdir: Path) -> None:
+    config = config_for(write_config, 30, algorithm="optuna_tpe", startup=5)
+    points = [suggester_for(config).suggest(n)[0] for n in range(5)]
+
+    def proposal(ok: int, running: int) -> dict[str, Any]:
+        """Trial 5's point after trials 0 and 1 ended (``ok`` of them ok, the other failed), with
+        ``running`` of trials 2-4 still running."""
+        history = suggester_for(config)
+        history.add_all([{"trial": n, "vals": points[n], "status": "ok" if n == ok else "failed", "loss": 0.1}
+                         for n in (0, 1)])
+        return history.suggest(5, [(n, points[n]) for n in range(2, 2 + running)])[0]
+
+    # 2 ended + 2 running < 5: still random start-up, so which one failed does not matter
+    assert proposal(ok=0, running=2) == proposal(ok=1, running=2)
+    # 2 ended + 3 running = 5: the TPE models, and the failure counts as the worst result
+    assert proposal(ok=0, running=3) != proposal(ok=1, running=3)
+
+
 @pytest.mark.parametrize("algorithm", ["tpe", "optuna_tpe", "random"])
 def test_a_reused_suggester_proposes_what_a_fresh_one_does_with_or_without_pending_trials(
         write_config: Callable[..., Path], workdir: Path, algorithm: str) -> None:
