@@ -9,7 +9,6 @@ verbatim and shown, never interpreted.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.util
 import json
