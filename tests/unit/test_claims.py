@@ -6,7 +6,6 @@ Real trials of a search with several workers run in tests/integration/test_worke
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
 import socket
@@ -24,7 +23,8 @@ from orchestrator import claims
 from orchestrator.attempts import mark_child, search_records
 from orchestrator.config import load_config
 from orchestrator.registry import JobPaths, append_json_line, create_entry, read_json_lines
-from tests.conftest import v4_config
+from tests.conftest import REPO, v4_config
+from tests.unit.stub_worker import StubRunner
 
 SEARCH = "local-20261201T000000-aaaaaa"
 
@@ -141,29 +141,10 @@ def test_a_local_holder_is_gone_when_its_process_is(tmp_path: Path) -> None:
     assert holder_gone({"job_id": job_id, "host": host, "pid": child.pid})
 
 
-class StubRunner:
-    """Records an ok trial with loss = learning_rate after a short sleep (a stand-in for Keras)."""
-
-    def __init__(self, paths: JobPaths, sleep_s: float) -> None:
-        self.paths, self.sleep_s = paths, sleep_s
-        self.stop_requested = False
-
-    def abort(self) -> None:
-        self.stop_requested = True
-
-    def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
-        started = time.time()
-        time.sleep(self.sleep_s)
-        return {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": params, "status": "ok",
-                "objective": params["learning_rate"], "loss": params["learning_rate"], "duration_s": self.sleep_s,
-                "peak_rss_mb": 1.0, "started_s": started, "ended_at": str(time.time())}
-
-
-def _work(config_file: str, root: str, job_id: str, total: int, sleep_s: float) -> None:
-    config = load_config(config_file)
-    paths = JobPaths(Path(root), job_id)
-    run_search(config, paths, StubRunner(paths, sleep_s), Coordinator(paths, total, config.resources.heartbeat_limit_s),
-               log=lambda _: None)
+def start_worker(config_file: Path, root: Path, job_id: str, total: int, sleep_s: float) -> subprocess.Popen[bytes]:
+    """One stand-in job process (``tests.unit.stub_worker``) of the search in ``root``."""
+    return subprocess.Popen([sys.executable, "-m", "tests.unit.stub_worker", str(config_file), str(root), job_id,
+                             str(total), str(sleep_s), "--job-dir", str(JobPaths(root, job_id).dir)], cwd=REPO)
 
 
 @pytest.fixture
@@ -183,15 +164,9 @@ def test_six_worker_processes_run_every_trial_exactly_once(parallel_config: Call
                                                            algorithm: str) -> None:
     root = workdir / "registry"
     search = make_search(root, 6)
-    context = multiprocessing.get_context("fork")
-    config = str(parallel_config(48, algorithm))
-    procs = [context.Process(target=_work, args=(config, str(root), worker_id(n), 48, 0.05))
-             for n in range(6)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * 6
+    config = parallel_config(48, algorithm)
+    procs = [start_worker(config, root, worker_id(n), 48, 0.05) for n in range(6)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
     every = [r for n in range(6) for r in read_json_lines(JobPaths(root, worker_id(n)).trials)]
     assert sorted(r["trial"] for r in every) == list(range(48))  # none twice, none lost
     assert sum(1 for n in range(6) if any(read_json_lines(JobPaths(root, worker_id(n)).trials))) >= 3
@@ -204,24 +179,18 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_taken_over(
         parallel_config: Callable[..., Path], workdir: Path) -> None:
     root = workdir / "registry"
     make_search(root, 2)
-    context = multiprocessing.get_context("fork")
-    config = str(parallel_config(8))
-    victim = context.Process(target=_work, args=(config, str(root), worker_id(1), 8, 30.0))
-    victim.start()
+    config = parallel_config(8)
+    victim = start_worker(config, root, worker_id(1), 8, 30.0)
     claims_dir = JobPaths(root, SEARCH).claims
     deadline = time.monotonic() + 30
     while not claims.current(claims_dir) and time.monotonic() < deadline:
         time.sleep(0.05)
     [held] = claims.current(claims_dir).values()
     os.kill(victim.pid, signal.SIGKILL)
-    victim.join()
+    victim.wait()
     last_beat = held.path.stat().st_mtime
-    # the stand-in job processes are forks of pytest: their cmdline does not name the job, so the
-    # claim shows the victim's pid, which is now gone
-    survivor = context.Process(target=_work, args=(config, str(root), worker_id(0), 8, 0.05))
-    survivor.start()
-    survivor.join(timeout=60)
-    assert survivor.exitcode == 0
+    survivor = start_worker(config, root, worker_id(0), 8, 0.05)
+    assert survivor.wait(timeout=60) == 0
     records = list(read_json_lines(JobPaths(root, worker_id(0)).trials))
     assert sorted(r["trial"] for r in records) == list(range(8))
     retaken = next(r for r in records if r["trial"] == held.trial)
