@@ -29,7 +29,7 @@ import numpy as np
 from orchestrator.config import Config
 from orchestrator.errors import InputError
 from orchestrator.npz import BadFile, read_arrays, read_headers
-from orchestrator.registry import make_dir, read_json, write_json_atomic
+from orchestrator.registry import make_dir, read_json, write_atomic, write_json_atomic
 from orchestrator.scan import find_files, label_column
 
 SPLITS = ("train", "val", "test")
@@ -172,14 +172,16 @@ def balance_indices(indices: np.ndarray, labels: np.ndarray, method: str, rng: n
 
 def write_npy(path: Path, source: np.ndarray, index: np.ndarray) -> None:
     """Write ``source[index]`` as a .npy file in chunks (no full gathered copy in memory)."""
-    tmp = path.with_suffix(".tmp")
     header = {"descr": np.lib.format.dtype_to_descr(source.dtype), "fortran_order": False,
               "shape": (len(index), *source.shape[1:])}
-    with open(tmp, "wb") as handle:
-        np.lib.format.write_array_header_2_0(handle, header)
-        for start in range(0, len(index), CHUNK):
-            handle.write(np.ascontiguousarray(source[index[start:start + CHUNK]]).tobytes())
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "xb") as handle:
+            np.lib.format.write_array_header_2_0(handle, header)
+            for start in range(0, len(index), CHUNK):
+                handle.write(np.ascontiguousarray(source[index[start:start + CHUNK]]).tobytes())
+
+    write_atomic(path, write)
 
 
 def prepare(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run
 from orchestrator.attempts import best_record
 from orchestrator.config import Config, config_hash, load_config
 from orchestrator.errors import OrchError
-from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_json_atomic
+from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_atomic, write_json_atomic
 from orchestrator.state import EXIT_INTERRUPTED
 
 
@@ -71,7 +71,7 @@ def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[
     written: dict[str, str] = {}
     save = config.save_outputs
     if save["save_model"]:
-        shutil.copyfile(model_path(paths, best), name("best_model.keras"))
+        write_atomic(name("best_model.keras"), lambda tmp: shutil.copyfile(model_path(paths, best), tmp))
         written["model"] = str(name("best_model.keras"))
     if save["save_history"]:
         histories = {}
@@ -85,7 +85,8 @@ def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[
     if save["save_predictions"]:
         with np.load(scores) as z:
             meta = np.load(cache / "test_metadata.npy")
-            np.savez(name("test_predictions.npz"), labels=z["labels"], scores=z["scores"], metadata=meta)
+            write_atomic(name("test_predictions.npz"),
+                         lambda tmp: np.savez(tmp, labels=z["labels"], scores=z["scores"], metadata=meta))
         written["predictions"] = str(name("test_predictions.npz"))
     scores.unlink(missing_ok=True)
     pieces = {"save_confusion_matrix": ("confusion_matrix", {"matrix": final["test"]["confusion_matrix"],

@@ -26,7 +26,7 @@ from jobs.pruning import Curve, best_so_far, decide
 from orchestrator import claims
 from orchestrator.attempts import search_of, search_records
 from orchestrator.config import MONITORS, Config, load_config, loss_of
-from orchestrator.registry import JobPaths, LineTails, append_json_line, read_json, write_json_atomic
+from orchestrator.registry import JobPaths, LineTails, append_json_line, read_json, write_atomic, write_json_atomic
 
 MAX_ROC_POINTS = 1000
 
@@ -179,7 +179,7 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
         return {"status": "failed", "reason": "non-finite predictions", "epochs_run": epochs_run}
     val = classification(np.asarray(y_val), scores)
     best = best_epoch(history, config)
-    model.save(folder / "model.keras")
+    write_atomic(folder / "model.keras", model.save)
     pruned = {"status": "pruned", "reason": progress.pruned} if progress.pruned else {"status": "ok"}
     return {**pruned, "epochs_run": epochs_run, "best_epoch": best + 1, "steps_per_epoch": logger.steps,
             "train_val_gap": round(history["accuracy"][best] - history["val_accuracy"][best], 5),
@@ -194,7 +194,8 @@ def run_final(paths: JobPaths, config: Config, model_file: Path) -> dict[str, An
     x_test, y_test = open_split(search_of(paths).cache, "test")
     scores = model.predict(x_test, batch_size=config.model.batch_size, verbose=0).ravel()
     labels = np.asarray(y_test)
-    np.savez(paths.dir / "final_scores.npz", labels=labels, scores=scores.astype(np.float32))
+    write_atomic(paths.dir / "final_scores.npz",
+                 lambda tmp: np.savez(tmp, labels=labels, scores=scores.astype(np.float32)))
     fpr, tpr, thresholds = roc_curve(labels, scores)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), MAX_ROC_POINTS)).astype(int))
     return {"test": classification(labels, scores),

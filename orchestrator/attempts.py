@@ -2,7 +2,9 @@
 
 An attempt names its parent in ``submission.json`` (``parent_job_id``); the parent
 learns of it through a marker file ``children/<child_id>`` created when the child
-is submitted. A search is keyed by its first job (one worker) or by its array's job ID
+is submitted. A job has at most one attempt continuing it: the command making it
+(``orch resubmit``, or ``orch sync``'s recovery) first wins ``next_attempt.json``.
+A search is keyed by its first job (one worker) or by its array's job ID
 (``resources.workers`` > 1: the search entry lists its worker tasks). Its members are
 every worker and every attempt continuing one. Trial records stay in the member that
 ran them; the search's records are the union over its members, one per trial number.
@@ -12,10 +14,10 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any
 
-from orchestrator.registry import JobPaths, read_json, read_json_lines, validate_job_id
+from orchestrator.errors import InputError, OrchError
+from orchestrator.registry import JobPaths, create_once, make_dir, read_json, read_json_lines, validate_job_id
 
 
 def parent_id(paths: JobPaths) -> str | None:
@@ -62,10 +64,34 @@ def newest(paths: JobPaths) -> JobPaths:
     return JobPaths(paths.root, later[-1]) if later else paths
 
 
+def reserve_next(parent: JobPaths, owner: dict[str, Any]) -> None:
+    """Reserve the making of the one attempt that continues ``parent`` (``owner``: who, where, when),
+    or raise ``InputError``: an attempt already made, or another command reserved it first (the
+    reservation is an atomic create that only one command can win, whoever runs it)."""
+    made = children(parent)
+    if made:
+        raise InputError(f"job {parent.job_id}", f"is already continued by {', '.join(made)}; a new attempt "
+                                                 f"continues the newest: orch resubmit {newest(parent).job_id}")
+    if not create_once(parent.next_attempt, owner):
+        try:
+            holder = read_json(parent.next_attempt)
+        except OrchError:
+            holder = {}
+        who = f"{holder.get('user', '?')}@{holder.get('host', '?')} (pid {holder.get('pid', '?')}) " \
+              f"since {holder.get('reserved_at', '?')}"
+        raise InputError(f"job {parent.job_id}", f"its next attempt is being made by {who}; if that command died "
+                                                 f"without making one, remove {parent.next_attempt} and retry")
+
+
+def release_next(parent: JobPaths) -> None:
+    """Give up the reservation of ``parent``'s next attempt (its submission failed: nothing was made)."""
+    parent.next_attempt.unlink(missing_ok=True)
+
+
 def mark_child(parent: JobPaths, child_id: str) -> None:
     """Record in the parent that ``child_id`` continues it (created once, never rewritten)."""
-    parent.children.mkdir(exist_ok=True)
-    Path(parent.children / validate_job_id(child_id)).touch()
+    make_dir(parent.children)
+    create_once(parent.children / validate_job_id(child_id), {"job_id": child_id})
 
 
 def search_id(paths: JobPaths) -> str:

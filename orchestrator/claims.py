@@ -1,9 +1,8 @@
 """Claims: how the workers of one search share out its trials (and its final step) without a server.
 
 A claim is a file ``claims/<key>.<generation>`` in the search's directory; the key is
-a trial number (``0007``) or ``final``. It is created complete and at most once: its
-content goes to a temporary file that is then ``link``ed to the claim's name, and
-``link`` fails when the name exists (atomic on NFS too, unlike a rename over a file).
+a trial number (``0007``) or ``final``. It is created complete and at most once
+(``registry.create_once``: a temporary file ``link``ed to the claim's name).
 The current claim of a key is its highest generation. Taking a key over (its holder
 died, or released it) means creating the next generation, which only one worker can
 do, so two workers never both win a key, and a decision made on generation ``g``
@@ -19,14 +18,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import OrchError
-from orchestrator.registry import FILE_MODE, make_dir, write_json_atomic
+from orchestrator.registry import create_once, make_dir, write_json_atomic
 
 FINAL = "final"
 _NAME = re.compile(r"([0-9]{4,6}|final)\.([0-9]{1,6})")
@@ -91,30 +88,8 @@ def current(claims_dir: Path) -> dict[str, Claim]:
 def create(claims_dir: Path, key: str, generation: int, owner: dict[str, Any]) -> Claim | None:
     """Create generation ``generation`` of the claim on ``key``; None when another worker already did."""
     make_dir(claims_dir)
-    target = claims_dir / f"{key}.{generation}"
-    tmp = claims_dir / f".{key}.{generation}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        os.write(fd, (json.dumps(owner, sort_keys=True) + "\n").encode())
-        os.fsync(fd)
-        os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, target)
-        return Claim(key, generation, claims_dir)
-    except OSError as exc:
-        # NFS may lose the reply of a link that succeeded (a retry then says EEXIST): the link count
-        # of the temporary file says whether it is ours
-        if os.stat(tmp).st_nlink == 2:
-            return Claim(key, generation, claims_dir)
-        if isinstance(exc, FileExistsError):
-            return None
-        raise OrchError(f"{claims_dir}: cannot create claim {target.name} ({exc.strerror}); the registry "
-                        "must be on a filesystem with hard links (NFS, Lustre, GPFS and local disks have them)") \
-            from None
-    finally:
-        os.unlink(tmp)
+    claim = Claim(key, generation, claims_dir)
+    return claim if create_once(claim.path, owner) else None
 
 
 def running(claims: dict[str, Claim], recorded: set[int]) -> dict[int, dict[str, Any]]:

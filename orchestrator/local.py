@@ -2,7 +2,10 @@
 
 ``launch`` starts a detached runner (``python -m orchestrator.local``) that runs
 groups of tasks one group after another with ``bash`` and the job's ``ORCH_JOB_ID``,
-output appended to each task's log. The tasks of one group (the workers of one
+output appended to each task's log. Like ``sbatch``, the runner takes the batch script
+when the job is submitted (on its stdin) and runs that text, in the submitter's working
+directory: a group member who rewrites ``job.sbatch`` or plants a ``jobs/`` package in
+the job directory changes nothing that runs. The tasks of one group (the workers of one
 search) run at once, each pinned to its share of this machine's cores, so that their
 TensorFlow threads do not fight over the same ones. The runner is the local "scheduler": it alone
 writes each task's ``local_state.json`` (its own and the task's pid, start, end,
@@ -22,7 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
-from orchestrator.registry import JobPaths, write_json_atomic
+from orchestrator.errors import OrchError
+from orchestrator.registry import FILE_MODE, JobPaths, set_mode, write_json_atomic
 
 
 def task_env(job_id: str) -> dict[str, str]:
@@ -32,11 +36,17 @@ def task_env(job_id: str) -> dict[str, str]:
     return env
 
 
-def launch(root: Path, groups: list[list[str]]) -> subprocess.Popen[bytes]:
-    """Start the detached runner for ``groups`` of job IDs; the caller may ``wait()`` on it (``--wait``)."""
+def launch(root: Path, groups: list[list[str]], script: str) -> subprocess.Popen[bytes]:
+    """Start the detached runner for ``groups`` of job IDs, each task running ``script`` (the batch
+    script validated at submit time, handed over in memory, never read back from the group-writable
+    job directory); the caller may ``wait()`` on it (``--wait``)."""
     argv = [sys.executable, "-m", "orchestrator.local", str(root), *(",".join(group) for group in groups)]
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    runner = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    assert runner.stdin is not None
+    with runner.stdin:
+        runner.stdin.write(script.encode())
+    return runner
 
 
 def core_shares(cores: list[int], tasks: int) -> list[list[int]]:
@@ -52,9 +62,19 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run_tasks(root: Path, groups: list[list[str]]) -> int:
-    """Run each group's scripts at once, the groups in turn; return the first non-zero exit code
-    (0 if all succeeded)."""
+def open_log(path: Path) -> int:
+    """The task's log, opened for appending without following a link planted in its place."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+    except OSError as exc:
+        raise OrchError(f"{path}: cannot open the job's log ({exc.strerror})") from None
+    set_mode(fd, FILE_MODE)
+    return fd
+
+
+def run_tasks(root: Path, groups: list[list[str]], script: str) -> int:
+    """Run ``script`` for each task, the tasks of a group at once, the groups in turn; return the first
+    non-zero exit code (0 if all succeeded)."""
     current: dict[int, subprocess.Popen[bytes]] = {}
     received: list[int] = []
 
@@ -76,11 +96,20 @@ def run_tasks(root: Path, groups: list[list[str]]) -> int:
                 write_json_atomic(paths.local_state, {**base, "ended_at": _now(), "exit_code": -signal.SIGTERM,
                                                       "cancelled": signal.SIGTERM in received})
                 continue
-            with open(paths.log, "ab") as log:
-                proc = subprocess.Popen(["bash", str(paths.script)], stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, env=task_env(job_id), cwd=paths.dir,
+            try:
+                log = open_log(paths.log)
+            except OrchError as exc:  # this task cannot run; the others still do
+                write_json_atomic(paths.local_state, {**base, "ended_at": _now(), "exit_code": 1, "cancelled": False,
+                                                      "error": str(exc)})
+                worst = worst or 1
+                continue
+            try:
+                proc = subprocess.Popen(["bash", "-c", script, str(paths.script)], stdin=subprocess.DEVNULL,
+                                        stdout=log, stderr=subprocess.STDOUT, env=task_env(job_id),
                                         preexec_fn=(lambda c=cores: os.sched_setaffinity(0, c)) if len(group) > 1
                                         else None)
+            finally:
+                os.close(log)
             current[proc.pid] = proc
             started[proc.pid] = (paths, {**base, "pid": proc.pid, "started_at": _now(), "cores": cores})
             write_json_atomic(paths.local_state, started[proc.pid][1])
@@ -98,4 +127,4 @@ def run_tasks(root: Path, groups: list[list[str]]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_tasks(Path(sys.argv[1]), [group.split(",") for group in sys.argv[2:]]))
+    sys.exit(run_tasks(Path(sys.argv[1]), [group.split(",") for group in sys.argv[2:]], sys.stdin.read()))

@@ -3,12 +3,17 @@
 The registry is plain files on a (possibly NFS) shared filesystem. Every file
 has exactly one writer; every write is temp file + fsync + ``os.replace``;
 appends are whole lines written with one ``write`` on an ``O_APPEND`` file.
-Directories are group-shareable (setgid, g+rwx) so a group can share a registry.
+Directories are group-shareable (setgid, g+rwx) so a group can share a registry, and
+every mode is set explicitly, whatever the umask; ``jobs/``, ``.staging/`` and ``locks/``
+are sticky too, so no member can remove or rename another's job directory. Nothing is
+written or chmodded through a symbolic link. A file that must be created at most once
+(a claim, the reservation of a job's next attempt) is made with ``create_once``.
 
 Layout under the root::
 
     jobs/<job_id>/          one directory per job (``JobPaths``)
     .staging/               entries being assembled; renamed into jobs/ whole
+    locks/                  the sync lock
 """
 
 from __future__ import annotations
@@ -18,17 +23,17 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
 from orchestrator.errors import InputError, OrchError
 
-DIR_MODE = 0o2775
+DIR_MODE = 0o2775  # setgid: what is made inside belongs to the group too
+STICKY_DIR_MODE = 0o3775  # and sticky: only an entry's owner may remove or rename it (jobs/, .staging/, locks/)
 FILE_MODE = 0o664
 
 _JOB_ID = re.compile(r"^(?:[0-9]{1,12}|local-[0-9]{8}T[0-9]{6}-[0-9a-f]{6})(?:_[0-9]{1,6})?$")
@@ -83,13 +88,42 @@ def _registry_from_user_config(path: Path) -> str | None:
     return value
 
 
-def make_dir(path: Path) -> None:
-    """Create ``path`` (and parents) group-shareable; no error if it exists."""
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        os.chmod(path, DIR_MODE)
-    except PermissionError:
-        pass  # created by another user of the group; its mode is theirs to set
+def make_dir(path: Path, mode: int = DIR_MODE) -> None:
+    """Create ``path`` with ``mode`` and its missing parents with ``DIR_MODE`` (group-shareable),
+    whatever the umask; no error if it exists. A symbolic link (or a file) where a directory is to be is refused, and
+    the mode is set through a descriptor that does not follow links, so that a group member's link
+    cannot make orch create or chmod a directory elsewhere."""
+    missing = []
+    folder = path
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o775)  # less the umask; the mode is set below
+        except FileExistsError:
+            pass  # made by another process meanwhile
+    for folder in reversed(missing) if missing else [path]:
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            what = "is a symbolic link" if os.path.islink(folder) else exc.strerror
+            raise OrchError(f"{folder}: {what}; expected a directory (orch does not follow links in the registry)") \
+                from None
+        try:
+            set_mode(fd, mode if folder == path else DIR_MODE)
+        finally:
+            os.close(fd)
+
+
+def set_mode(fd: int, mode: int) -> None:
+    """Set the mode of an open file or directory; one owned by another member of the group keeps
+    the mode its owner set."""
+    if os.fstat(fd).st_mode & 0o7777 != mode:
+        try:
+            os.fchmod(fd, mode)
+        except PermissionError:
+            pass
 
 
 def _fsync_dir(path: Path) -> None:
@@ -100,20 +134,59 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Make ``path`` by ``write(tmp)`` to a fresh, unguessable name beside it, then rename that over
+    ``path``: readers see the old file or the new one, never a part, and a link planted at ``path``
+    is replaced instead of written through. The temporary name keeps ``path``'s suffix (Keras and
+    numpy insist on theirs): ``.<stem>.<hex>.tmp<suffix>``."""
+    tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fchmod(fd, FILE_MODE)  # whatever the umask
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (``write_atomic``)."""
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def create_once(path: Path, data: dict[str, Any]) -> bool:
+    """Create ``path`` holding ``data`` (one JSON line) complete and at most once: False when it
+    exists already. The content goes to a temporary file that is then ``link``ed to ``path``;
+    ``link`` fails when the name exists (atomic on NFS too, unlike ``O_EXCL`` on old NFS or a rename)
+    and never follows a link planted at ``path``."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        os.write(fd, (json.dumps(data, sort_keys=True) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+        return True
+    except OSError as exc:
+        # NFS may lose the reply of a link that succeeded (a retry then says EEXIST): the link count
+        # of the temporary file says whether it is ours
+        if os.stat(tmp).st_nlink == 2:
+            return True
+        if isinstance(exc, FileExistsError):
+            return False
+        raise OrchError(f"{path.parent}: cannot create {path.name} ({exc.strerror}); the registry must be on a "
+                        "filesystem with hard links (NFS, Lustre, GPFS and local disks have them)") from None
+    finally:
+        os.unlink(tmp)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -265,8 +338,13 @@ class JobPaths:
 
     @property
     def children(self) -> Path:
-        """One empty marker file per attempt that continues this job (``orchestrator.attempts``)."""
+        """One marker file per attempt that continues this job (``orchestrator.attempts``)."""
         return self.dir / "children"
+
+    @property
+    def next_attempt(self) -> Path:
+        """Who is making (or made) the attempt continuing this job: created once (``attempts.reserve_next``)."""
+        return self.dir / "next_attempt.json"
 
     @property
     def local_state(self) -> Path:
@@ -297,8 +375,8 @@ def create_entry(root: Path, job_id: str, files: dict[str, str]) -> JobPaths:
     """
     paths = JobPaths(root, job_id)
     staging_root = root / ".staging"
-    make_dir(staging_root)
-    make_dir(jobs_dir(root))
+    make_dir(staging_root, STICKY_DIR_MODE)
+    make_dir(jobs_dir(root), STICKY_DIR_MODE)
     stage = staging_root / f"{job_id}.{secrets.token_hex(4)}"
     make_dir(stage)
     try:

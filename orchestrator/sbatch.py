@@ -40,15 +40,21 @@ class Request:
         return asdict(self)
 
 
-def build_request(config: Config, profile: SiteProfile, estimated_gb: float, workers: int | None = None) -> Request:
-    """Combine the config's resources, the site profile's defaults and the memory estimate. With
+def build_request(config: Config, profile: SiteProfile, estimated_gb: float, workers: int | None = None,
+                  mem_gb: float | None = None) -> Request:
+    """Combine the config's resources, the site profile's defaults and the memory estimate; ``mem_gb``
+    (``--mem``) overrides the memory asked for, within the site's limit as any other request. With
     several workers (``resources.workers``, or ``workers`` given) the request is one array of that
     many tasks (submitted once per plane), else an array over the planes when there are several."""
     res = config.resources
     workers = res.workers if workers is None else workers
-    mem = res.mem_gb if res.mem_gb is not None else estimated_gb
+    if mem_gb is not None:
+        mem, key = mem_gb, "--mem"
+    elif res.mem_gb is not None:
+        mem, key = res.mem_gb, "resources.mem_gb"
+    else:
+        mem, key = estimated_gb, "the memory estimate"
     if profile.max_mem_gb is not None and mem > profile.max_mem_gb:
-        key = "resources.mem_gb" if res.mem_gb is not None else "the memory estimate"
         raise InputError(str(config.path), f"{key} ({mem:g} GB) exceeds the partition limit of site "
                                            f"{profile.name!r} ({profile.max_mem_gb:g} GB)")
     tasks = workers if workers > 1 else len(config.planes)

@@ -9,9 +9,9 @@ failed submit leaves neither a job nor an entry.
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -66,9 +66,7 @@ def plan(config_path: str | Path, root: Path, mem_gb: float | None = None, worke
     profile = load_profile(config.resources.site)
     if profile.python == sys.executable:  # the job runs this interpreter: its proposer's library must be here
         require_proposer(config)
-    request = build_request(config, profile, largest.request_gb, workers)
-    if mem_gb is not None:
-        request = dataclasses.replace(request, mem_gb=mem_gb)
+    request = build_request(config, profile, largest.request_gb, workers, mem_gb)
     script = render(config, request, profile, root)
     return Plan(config, reports, largest, profile, request, script, root)
 
@@ -129,7 +127,7 @@ def submit(p: Plan, use_local: bool, parent: JobPaths | None = None) -> tuple[li
         ids = _task_ids(base, unit.tasks)
         shown += [base] if unit.search else ids
         groups += [ids] if unit.search else [[job_id] for job_id in ids]
-    return shown, (local.launch(p.root, groups) if use_local else None)
+    return shown, (local.launch(p.root, groups, p.script) if use_local else None)
 
 
 def _task_ids(base: str, tasks: tuple[Task, ...]) -> list[str]:
@@ -139,8 +137,9 @@ def _task_ids(base: str, tasks: tuple[Task, ...]) -> list[str]:
 def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list[str],
                                                                             subprocess.Popen[bytes] | None]:
     """A new attempt continuing ``job_id`` (same frozen config, same scheduler), resuming its search.
-    The job must have ended in the registry (``orch sync`` records that), so two attempts never run
-    the same search at once."""
+    The job must have ended in the registry (``orch sync`` records that) and have no attempt yet, and
+    one command at a time may make it (``attempts.reserve_next``), so two attempts never run the same
+    search at once."""
     parent = JobPaths(root, job_id)
     if not parent.submission.exists():
         raise InputError(f"job {job_id}", f"no registry entry at {parent.dir}")
@@ -152,8 +151,14 @@ def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list
     if state is None or not JobState(state).terminal:
         raise InputError(f"job {job_id}", f"is {state or 'not yet synced'} in the registry; a new attempt needs it "
                                           f"ended: orch cancel {job_id}, then orch sync")
-    p = plan(parent.config, root, mem_gb, workers=1)
-    return submit(p, use_local=submission["scheduler"] == "local", parent=parent)
+    attempts.reserve_next(parent, {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(),
+                                   "reserved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    try:
+        p = plan(parent.config, root, mem_gb, workers=1)
+        return submit(p, use_local=submission["scheduler"] == "local", parent=parent)
+    except BaseException:
+        attempts.release_next(parent)
+        raise
 
 
 def _lineage(parent: JobPaths | None) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from orchestrator import attempts, index, slurm
 from orchestrator.config import load_config
 from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
-from orchestrator.registry import JobPaths, jobs_dir, make_dir, read_json, validate_job_id, write_json_atomic
+from orchestrator.registry import (FILE_MODE, STICKY_DIR_MODE, JobPaths, jobs_dir, make_dir, read_json, set_mode,
+                                   validate_job_id, write_json_atomic)
 from orchestrator.site import load_profile
 from orchestrator.scheduler_state import (Observation, local_observation, own_records, queue_observations,
                                           sacct_observations, search_observation)
@@ -53,21 +54,31 @@ def iso(moment: datetime) -> str:
 
 
 class Lock:
-    """An exclusive, non-blocking lock on ``<root>/.sync.lock`` so overlapping ticks never both run."""
+    """An exclusive, non-blocking lock on ``<root>/locks/sync.lock`` so overlapping ticks never both run.
+
+    ``locks/`` is sticky, so no member of the group but the lock file's owner can remove or replace
+    it while a tick holds it; it is opened without following links and made group-writable."""
 
     def __init__(self, root: Path) -> None:
-        make_dir(root)
-        self.handle = open(root / ".sync.lock", "a")
+        folder = root / "locks"
+        make_dir(folder, STICKY_DIR_MODE)
+        path = folder / "sync.lock"
+        try:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+        except OSError as exc:
+            what = "is a symbolic link" if os.path.islink(path) else exc.strerror
+            raise OrchError(f"{path}: {what}; expected the sync lock, a group-writable file") from None
+        set_mode(self.fd, FILE_MODE)
 
     def acquire(self) -> bool:
         try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
             return False
 
     def release(self) -> None:
-        self.handle.close()
+        os.close(self.fd)
 
 
 def sacct_start(submissions: list[dict[str, Any]]) -> str:
@@ -235,8 +246,13 @@ class Tick:
                     child = job_ids[0]
                     self.report.changes.append(f"{paths.job_id}: {decision.reason}: new attempt {child}")
             except OrchError as exc:
-                decision_text, child = f"recovery failed: {exc}", None
-                self.report.problems.append(f"{paths.job_id}: {decision_text}")
+                kids = attempts.children(paths)
+                if kids or paths.next_attempt.exists():  # another command (orch resubmit) made it meanwhile
+                    decision_text = f"continued by another command: {', '.join(kids) if kids else exc}"
+                    child = kids[-1] if kids else None
+                else:
+                    decision_text, child = f"recovery failed: {exc}", None
+                    self.report.problems.append(f"{paths.job_id}: {decision_text}")
         if state is JobState.FAILED and paths.run.exists():
             record["job_reason"] = read_json(paths.run).get("reason")
         return self.settle(paths, record, decision_text, child)

@@ -82,7 +82,7 @@ def test_kill_9_at_a_random_point_loses_no_finished_trial(small_config: Callable
     before = records(paths)
     assert 1 <= len(before) < 5
 
-    rerun = local.launch(paths.root, [[paths.job_id]])  # started again, as a requeue would
+    rerun = local.launch(paths.root, [[paths.job_id]], paths.script.read_text())  # started again, as a requeue would
     assert rerun.wait(timeout=300) == 0
     after = records(paths)
     assert [r["trial"] for r in after] == list(range(5))  # unique, complete, hp_max_evals in total
@@ -103,7 +103,7 @@ def test_the_time_limit_signal_saves_state_and_the_job_resumes(small_config: Cal
     run = json.loads(paths.run.read_text())
     assert run["status"] == "interrupted"
     done = records(paths)
-    assert local.launch(paths.root, [[paths.job_id]]).wait(timeout=300) == 0
+    assert local.launch(paths.root, [[paths.job_id]], paths.script.read_text()).wait(timeout=300) == 0
     assert [r["trial"] for r in records(paths)] == [0, 1, 2, 3]
     assert records(paths)[:len(done)] == done
 

@@ -6,12 +6,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
+from orchestrator import attempts
 from orchestrator.registry import JobPaths, read_json_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
@@ -81,9 +83,14 @@ def test_scancel_then_resubmit_resumes_without_repeating_trials(small_config: Ca
     assert record["recovery"] == {**record["recovery"], "decision": "cancelled: not retried", "child_job_id": None}
     done = list(read_json_lines(paths.trials))
 
-    code, out, err = orch("resubmit", first)
-    assert code == 0, err
-    child = out.strip().split()[-1]
+    racers = [subprocess.Popen([sys.executable, "-m", "orchestrator", "--registry", str(root), "resubmit", first],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = sorted((r.wait(timeout=120), *r.communicate()) for r in racers)  # two members at once
+    assert [code for code, _, _ in outcomes] == [0, 2], outcomes
+    lost = outcomes[1][2]
+    assert "its next attempt is being made by" in lost or "is already continued by" in lost, lost
+    child = outcomes[0][1].strip().split()[-1]
+    assert attempts.children(paths) == [child]  # one new attempt, not two
     sync_until(orch, child, {"COMPLETED"}, root)
     redone = list(read_json_lines(JobPaths(root, child).trials))
     assert sorted(r["trial"] for r in done + redone) == list(range(6))  # nothing repeated, nothing missing

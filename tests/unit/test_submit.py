@@ -207,3 +207,23 @@ def test_optuna_missing_where_the_job_would_run_is_refused_before_queueing(
     assert code == 2 and out == ""
     assert err.startswith(f"orch: error: {path}: model_parameters.algorithm: \"optuna_tpe\" needs the optuna package")
     assert len(err.splitlines()) == 1 and not (workdir / "registry" / "jobs").exists()
+
+
+def test_resubmit_mem_is_held_to_the_site_limit_and_a_job_is_continued_once(
+        write_config: Callable[..., Path], workdir: Path, monkeypatch: pytest.MonkeyPatch,
+        orch: Callable[..., tuple[int, str, str]]) -> None:
+    (workdir / "sites").mkdir()
+    (workdir / "sites" / "default.yaml").write_text("max_mem_gb: 16\n")
+    monkeypatch.setenv("ORCH_SITE_DIR", str(workdir / "sites"))
+    fake_slurm(workdir / "bin", "echo 800")
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
+    assert orch("submit", str(write_config(v4_config())))[0] == 0
+    (workdir / "registry" / "jobs" / "800" / "scheduler.json").write_text(json.dumps({"state": "OUT_OF_MEMORY"}))
+    code, _, err = orch("resubmit", "800", "--mem", "500G")
+    assert code == 2 and "--mem (500 GB) exceeds the partition limit of site 'default' (16 GB)" in err
+    assert not (workdir / "registry" / "jobs" / "800" / "next_attempt.json").exists()  # refused: nothing reserved
+    fake_slurm(workdir / "bin2", "echo 801")
+    monkeypatch.setenv("PATH", f"{workdir / 'bin2'}:{os.environ['PATH']}")
+    assert orch("resubmit", "800", "--mem", "12G")[0] == 0
+    code, _, err = orch("resubmit", "800")
+    assert code == 2 and "job 800: is already continued by 801; a new attempt continues the newest" in err

@@ -1,0 +1,200 @@
+"""A registry shared by a group, tried as a careless or hostile member would: two users of one group,
+different umasks, links planted where orch writes, a rewritten script, racing commands.
+
+The members are forks of the test process that drop root for their own uid (one gid): the interpreter
+of the test may lie where those uids cannot read, so nothing is exec'd as them.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import stat
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import attempts, local
+from orchestrator.errors import InputError, OrchError
+from orchestrator.registry import (JobPaths, create_entry, make_dir, read_json, write_atomic,
+                                   write_json_atomic)
+from orchestrator.submit import plan
+from orchestrator.sync import Lock
+from tests.conftest import v4_config
+
+GROUP, ALICE, BOB = 4100, 4101, 4102
+JOB = "local-20261202T000000-aaaaaa"
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="two users of one group need root to set them up")
+
+
+def as_member(uid: int, umask: int, action: Callable[[], Any]) -> None:
+    """Run ``action`` in a fork of this process as ``uid`` of the group, with ``umask``; raise its error."""
+    errors = multiprocessing.get_context("fork").SimpleQueue()
+
+    def member() -> None:
+        os.setgroups([])
+        os.setgid(GROUP)
+        os.setuid(uid)
+        os.umask(umask)
+        try:
+            action()
+            errors.put(None)
+        except BaseException as exc:  # handed to the test, which raises it
+            errors.put((type(exc), str(exc), traceback.format_exc()))
+
+    process = multiprocessing.get_context("fork").Process(target=member)
+    process.start()
+    process.join(timeout=60)
+    if errors.empty():
+        raise AssertionError(f"the member of uid {uid} exited with {process.exitcode} before it could report")
+    outcome = errors.get()
+    if outcome is not None:
+        kind, message, text = outcome
+        raise kind(f"{message}\n--- as uid {uid} ---\n{text}")
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A group's shared folder, where the registry of the tests will be created (the tests' tmp_path is
+    not reachable by other uids)."""
+    folder = Path(tempfile.mkdtemp(prefix="orch-group-", dir="/tmp"))
+    os.chown(folder, 0, GROUP)
+    os.chmod(folder, 0o2775)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+@needs_root
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_what_one_member_creates_the_other_can_use_whatever_the_umask(shared: Path, umask: int) -> None:
+    root = shared / "registry"
+    paths = JobPaths(root, JOB)
+
+    def alice() -> None:
+        create_entry(root, JOB, {"submission.json": "{}\n"})
+        make_dir(paths.trial_dir(0))
+        write_json_atomic(paths.run, {"status": "running"})
+        attempts.mark_child(paths, "local-20261202T000001-bbbbbb")
+        Lock(root).release()
+
+    def bob() -> None:
+        lock = Lock(root)  # the lock file alice made
+        assert lock.acquire()
+        lock.release()
+        write_json_atomic(paths.scheduler, {"state": "COMPLETED"})  # sync, run by the other member
+        make_dir(paths.trial_dir(1))
+        write_json_atomic(paths.request(1), {"trial": 1})
+        assert read_json(paths.run) == {"status": "running"}
+
+    as_member(ALICE, umask, alice)
+    as_member(BOB, umask, bob)
+    assert {p.name: mode(p) for p in (root, root / "jobs", root / ".staging", root / "locks", paths.dir,
+                                      paths.trial_dir(0), paths.children)} == {
+        "registry": 0o2775, "jobs": 0o3775, ".staging": 0o3775, "locks": 0o3775, JOB: 0o2775, "0000": 0o2775,
+        "children": 0o2775}
+    assert {mode(p) for p in (paths.submission, paths.run, root / "locks" / "sync.lock", paths.scheduler,
+                              paths.children / "local-20261202T000001-bbbbbb")} == {0o664}
+
+
+@needs_root
+def test_no_member_can_remove_another_members_job_directory_or_the_sync_lock(shared: Path) -> None:
+    root = shared / "registry"
+    as_member(ALICE, 0o022, lambda: (create_entry(root, JOB, {"submission.json": "{}\n"}), Lock(root).release()))
+
+    def bob() -> None:
+        with pytest.raises(PermissionError):
+            os.rename(root / "jobs" / JOB, root / "jobs" / "elsewhere")  # to swap it for a link
+        with pytest.raises(PermissionError):
+            os.unlink(root / "locks" / "sync.lock")  # while a tick holds it
+        assert not JobPaths(root, JOB).submission.is_symlink()
+
+    as_member(BOB, 0o022, bob)
+
+
+@needs_root
+def test_a_planted_link_is_never_written_or_chmodded_through(shared: Path) -> None:
+    root = shared / "registry"
+    private = shared / "alice_private"
+    paths = JobPaths(root, JOB)
+
+    def alice() -> None:
+        private.mkdir(mode=0o700)
+        (private / "notes").write_text("mine")
+        create_entry(root, JOB, {"submission.json": "{}\n"})
+
+    def bob() -> None:
+        os.symlink(private, paths.artifacts)
+        os.symlink(private / "notes", paths.dir / "model.keras")
+        os.symlink(private / "made_by_sync", root / "locks" / "sync.lock")
+
+    def alices_job() -> None:
+        with pytest.raises(OrchError, match="artifacts: is a symbolic link"):
+            make_dir(paths.artifacts)
+        write_atomic(paths.dir / "model.keras", lambda tmp: tmp.write_text("model"))
+        with pytest.raises(OrchError, match="sync.lock: is a symbolic link"):
+            Lock(root)
+
+    as_member(ALICE, 0o077, alice)
+    make_dir(root / "locks")  # as orch makes it
+    as_member(BOB, 0o022, bob)
+    as_member(ALICE, 0o077, alices_job)
+    assert mode(private) & 0o077 == 0  # not made group-writable through the link
+    assert (private / "notes").read_text() == "mine"
+    assert (paths.dir / "model.keras").read_text() == "model" and not (paths.dir / "model.keras").is_symlink()
+    assert not (private / "made_by_sync").exists()
+
+
+def test_the_local_runner_runs_the_script_made_at_submit_not_what_is_in_the_job_directory(
+        write_config: Callable[..., Path], workdir: Path) -> None:
+    root = workdir / "registry"
+    submitted = plan(write_config(v4_config()), root)
+    paths = create_entry(root, JOB, {"job.sbatch": submitted.script, "submission.json": "{}\n"})
+    pwned = workdir / "pwned"
+    paths.script.write_text(f"#!/bin/bash\ntouch {pwned}.script\n")  # rewritten by a member before the start
+    (paths.dir / "jobs").mkdir()  # and a package named like ours, where the job runs from
+    (paths.dir / "jobs" / "__init__.py").write_text("")
+    (paths.dir / "jobs" / "mt_identifier.py").write_text(f"open({str(pwned)!r} + '.module', 'w')\n")
+    assert local.launch(root, [[JOB]], submitted.script).wait(timeout=120) != 0  # no config.json: our job refuses
+    assert list(workdir.glob("pwned*")) == []
+    assert "config.json" in paths.log.read_text()
+
+
+def _reserve(paths: JobPaths, n: int, wins: Any) -> None:
+    try:
+        attempts.reserve_next(paths, {"user": f"member{n}", "host": "h", "pid": os.getpid(), "reserved_at": "now"})
+        wins.put(n)
+    except InputError as exc:
+        assert "its next attempt is being made by member" in str(exc), exc
+        wins.put(None)
+
+
+def test_of_commands_racing_to_continue_a_job_exactly_one_makes_the_attempt(tmp_path: Path) -> None:
+    paths = create_entry(tmp_path / "registry", JOB, {"submission.json": "{}\n"})
+    context = multiprocessing.get_context("fork")
+    wins = context.SimpleQueue()
+    racers = [context.Process(target=_reserve, args=(paths, n, wins)) for n in range(8)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=60)
+    assert [r.exitcode for r in racers] == [0] * 8
+    outcomes = [wins.get() for _ in racers]
+    assert len([n for n in outcomes if n is not None]) == 1
+    winner = next(n for n in outcomes if n is not None)
+    assert json.loads(paths.next_attempt.read_text())["user"] == f"member{winner}"
+    attempts.mark_child(paths, "local-20261202T000001-bbbbbb")
+    attempts.release_next(paths)  # even without its reservation, a job continued once is not continued again
+    with pytest.raises(InputError, match="already continued by local-20261202T000001-bbbbbb; .*"
+                                         "orch resubmit local-20261202T000001-bbbbbb"):
+        attempts.reserve_next(paths, {"user": "late"})
