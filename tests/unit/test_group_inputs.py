@@ -1,0 +1,90 @@
+"""Bad input on a shared registry: names and IDs matched whole, one-line errors for arguments, a registry
+that must exist, and a crontab that is never replaced by mistake.
+
+Every case runs the real code (the CLI in-process, or ``orchestrator.cron`` against a stand-in ``crontab``
+first on PATH, so the real user's crontab is never read or written).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from orchestrator.config import parse_time_min
+from orchestrator.errors import InputError
+from orchestrator.registry import validate_job_id
+from orchestrator.slurm import expand_array_id
+from tests.conftest import REPO, v4_config
+
+Orch = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def registry(workdir: Path) -> Path:
+    """An existing, empty registry root."""
+    root = workdir / "registry"
+    root.mkdir()
+    return root
+
+
+def one_line_error(code: int, err: str, expected: str) -> None:
+    """The CLI's contract for bad input: exit 2, a single ``orch: error:`` line holding ``expected``."""
+    assert code == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("orch: error: "), err
+    assert expected in lines[0], err
+
+
+# 1. names and IDs are matched whole: a trailing newline is not part of a valid name
+
+def test_a_config_name_with_a_trailing_newline_is_refused(write_config: Callable[..., Path], orch: Orch) -> None:
+    cfg = v4_config()
+    cfg["name"] = "demo\n"
+    code, _, err = orch("validate", str(write_config(cfg)))
+    one_line_error(code, err, '"demo\\n" is not a usable config name')
+
+
+@pytest.mark.parametrize("key", ["partition", "account", "qos", "constraint"])
+def test_a_slurm_token_with_a_trailing_newline_is_refused(key: str, write_config: Callable[..., Path],
+                                                          orch: Orch) -> None:
+    cfg = v4_config()
+    cfg["resources"] = {key: "gpu\n"}
+    code, _, err = orch("validate", str(write_config(cfg)))
+    one_line_error(code, err, f"resources.{key}")
+
+
+def test_a_slurm_time_with_a_trailing_newline_is_not_a_time() -> None:
+    with pytest.raises(ValueError, match="not a SLURM time"):
+        parse_time_min("12:00:00\n")
+
+
+@pytest.mark.parametrize("job_id", ["123\n", "123_4\n", "local-20261201T120000-abcdef\n"])
+def test_a_job_id_with_a_trailing_newline_is_refused(job_id: str) -> None:
+    with pytest.raises(InputError, match="not a job ID"):
+        validate_job_id(job_id)
+
+
+def test_an_array_range_with_a_trailing_newline_is_not_expanded() -> None:
+    assert expand_array_id("20_[1-3]") == ["20_1", "20_2", "20_3"]
+    assert expand_array_id("20_[1-3]\n") == ["20_[1-3]\n"]
+
+
+def anchored_patterns() -> list[str]:
+    """``file:line pattern`` of every regex literal in orchestrator/ and jobs/ that ends with a ``$`` anchor."""
+    found = []
+    for path in sorted([*(REPO / "orchestrator").glob("*.py"), *(REPO / "jobs").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "re" and node.args
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                    and node.args[0].value.endswith("$") and not node.args[0].value.endswith("\\$")):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno} {node.args[0].value}")
+    return found
+
+
+def test_no_validating_regex_relies_on_a_dollar_anchor() -> None:
+    # "$" also matches before a trailing newline ("demo\n" passed for "demo"), so validators use fullmatch
+    assert anchored_patterns() == []
