@@ -256,19 +256,21 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
     from orchestrator.submit import resubmit
 
     root = resolve_root(args.registry)
-    job_ids, _ = resubmit(root, args.job_id, parse_mem(args.mem) if args.mem else None)
+    job_ids, _ = resubmit(root, args.job_id, None if args.mem is None else parse_mem(args.mem))
     print(f"submitted a new attempt of {args.job_id}: {' '.join(job_ids)}")
     return 0
 
 
 def parse_mem(text: str) -> float:
-    """GB in ``32G``, ``32GB``, ``512M`` or a bare number of GB."""
+    """GB in ``32G``, ``32GB``, ``512M`` or a bare number of GB; finite and above 0."""
+    import math
     import re
 
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([GM]?)B?", text.strip(), re.IGNORECASE)
-    if not match or float(match[1]) <= 0:
+    size = float(match[1]) / (1024 if match[2].upper() == "M" else 1) if match else math.nan
+    if not (math.isfinite(size) and size > 0):  # 401 digits make inf, not an OverflowError
         raise InputError("--mem", f"{text!r}: expected a size such as 32G or 512M")
-    return float(match[1]) / (1024 if match[2].upper() == "M" else 1)
+    return size
 
 
 def cmd_cron(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from typing import Callable
 
 import pytest
 
+from orchestrator.cli import parse_mem
 from orchestrator.config import parse_time_min
 from orchestrator.errors import InputError
 from orchestrator.registry import validate_job_id
@@ -88,3 +89,22 @@ def anchored_patterns() -> list[str]:
 def test_no_validating_regex_relies_on_a_dollar_anchor() -> None:
     # "$" also matches before a trailing newline ("demo\n" passed for "demo"), so validators use fullmatch
     assert anchored_patterns() == []
+
+
+# 2. --mem
+
+@pytest.mark.parametrize("text", ["1" * 401 + "G", "1" * 401, "1" * 401 + "M", "0", "0G", "0.0M", "-1G", "inf",
+                                  "nan", "1e3G", "", "G"])
+def test_a_mem_size_that_is_not_a_positive_finite_size_is_refused(text: str) -> None:
+    with pytest.raises(InputError, match="^--mem: .*expected a size such as 32G or 512M"):
+        parse_mem(text)
+
+
+def test_mem_sizes() -> None:
+    assert (parse_mem("32G"), parse_mem("32gb"), parse_mem("512M"), parse_mem("1.5")) == (32, 32, 0.5, 1.5)
+
+
+@pytest.mark.parametrize("text", ["1" * 401 + "G", ""])
+def test_resubmit_with_a_bad_mem_is_one_line_error(text: str, registry: Path, orch: Orch) -> None:
+    code, _, err = orch("resubmit", "5", "--mem", text)
+    one_line_error(code, err, "--mem: ")
