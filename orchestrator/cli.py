@@ -193,10 +193,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from orchestrator import status
-    from orchestrator.registry import resolve_root
+    from orchestrator.registry import resolve_root, validate_job_id
 
     root = resolve_root(args.registry)
-    if args.job_id:
+    config = _filled("--config", args.config, "a config name or name_vN")
+    states = _filled("--state", args.state, "states such as RUNNING,PENDING")
+    since = _filled("--since", args.since, "a duration like 7d, 12h, 30m or a date")
+    if args.job_id is not None:
+        validate_job_id(args.job_id)  # "" is a mistake, not "no job ID"
         tasks = [] if "_" in args.job_id else status.array_tasks(root, args.job_id)
         if tasks and not (root / "jobs" / args.job_id).exists():
             rows = [r for r in status.job_rows(root, workers=True) if r["job_id"] in tasks]
@@ -204,13 +208,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         view = status.job_view(root, args.job_id)
         return _print(args, view, lambda: status.format_job(view))
     now = datetime.now(timezone.utc)
-    rows = status.filter_rows(status.job_rows(root, args.workers), args.config, args.state.split(",") if args.state else None,
-                              status.parse_since(args.since, now) if args.since else None)
+    rows = status.filter_rows(status.job_rows(root, args.workers), config, states.split(",") if states else None,
+                              status.parse_since(since, now) if since else None)
     shown = rows if args.all else rows[:20]
     def text() -> list[str]:
         more = [f"({len(rows) - len(shown)} older jobs: --all)"] if len(shown) < len(rows) else []
         return status.format_table(shown) + more
     return _print(args, shown, text)
+
+
+def _filled(option: str, value: str | None, expected: str) -> str | None:
+    """``value`` of ``option`` as given; an empty or blank one is an error (it would filter nothing)."""
+    if value is not None and not value.strip():
+        raise InputError(option, f"{value!r} is empty; expected {expected}")
+    return value
 
 
 def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]) -> int:
@@ -300,6 +311,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from orchestrator import compare
     from orchestrator.registry import resolve_root, write_text_atomic
 
+    if not all(target.strip() for target in args.targets):
+        raise InputError("orch compare", "an empty TARGET; expected a config name, name_vN or a job ID")
     rows = compare.compare(resolve_root(args.registry), args.targets)
     print(compare.to_json(rows) if args.json else compare.to_markdown(rows), end="")
     if args.html:

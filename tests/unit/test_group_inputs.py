@@ -108,3 +108,25 @@ def test_mem_sizes() -> None:
 def test_resubmit_with_a_bad_mem_is_one_line_error(text: str, registry: Path, orch: Orch) -> None:
     code, _, err = orch("resubmit", "5", "--mem", text)
     one_line_error(code, err, "--mem: ")
+
+
+# 3. an empty or blank argument is an error, not "no argument"
+
+@pytest.mark.parametrize("command", ["status", "cancel", "resubmit", "report"])
+@pytest.mark.parametrize("job_id", ["", " "])
+def test_an_empty_job_id_is_an_error(command: str, job_id: str, registry: Path, orch: Orch) -> None:
+    code, out, err = orch(command, job_id)
+    one_line_error(code, err, f"job {job_id!r}: not a job ID")
+    assert out == ""
+
+
+@pytest.mark.parametrize("option", ["--config", "--state", "--since"])
+def test_an_empty_status_filter_is_an_error(option: str, registry: Path, orch: Orch) -> None:
+    code, out, err = orch("status", option, "")
+    one_line_error(code, err, f"{option}: ")
+    assert out == ""
+
+
+def test_an_empty_compare_target_is_an_error(registry: Path, orch: Orch) -> None:
+    code, _, err = orch("compare", "")
+    one_line_error(code, err, "orch compare: an empty TARGET")
