@@ -96,14 +96,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from orchestrator.registry import resolve_root
     from orchestrator.submit import plan
 
-    p = plan(args.config, resolve_root(args.registry))
+    p = plan(args.config, registry_root(args, new_ok=True))
     for line in describe_plan(p, notes=args.notes):
         print(line)
     print("valid")
     return 0
+
+
+def registry_root(args: argparse.Namespace, new_ok: bool = False) -> Path:
+    """The registry root of a command (``resolve_root``): an existing directory, so that a mistyped
+    ``--registry`` is an error instead of a new, empty registry. With ``new_ok`` (``orch submit``, and
+    ``orch validate`` which previews it) the root may also be one not made yet, inside an existing
+    directory: the submission makes it."""
+    from orchestrator.registry import resolve_root, user_config_path
+
+    root = resolve_root(args.registry)
+    if root.is_dir() or (new_ok and not root.exists() and root.parent.is_dir()):
+        return root
+    if root.exists():
+        problem = "is not a directory"
+    else:
+        problem = "does not exist" + (", nor does its parent directory" if new_ok else "")
+    raise InputError(str(root), f"registry {problem}; expected an existing registry (from --registry, ORCH_REGISTRY,"
+                                f" {user_config_path()} or ./registry) or, for orch submit, a new one inside an "
+                                "existing directory")
 
 
 def describe_plan(p: Plan, notes: bool = False) -> list[str]:
@@ -161,10 +179,9 @@ def _tasks(p: Plan) -> str:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from orchestrator import slurm
-    from orchestrator.registry import resolve_root
     from orchestrator.submit import plan, submit
 
-    p = plan(args.config, resolve_root(args.registry))
+    p = plan(args.config, registry_root(args, new_ok=True))
     use_local = args.local or not slurm.available()
     if args.dry_run:
         for line in describe_plan(p):
@@ -193,9 +210,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from orchestrator import status
-    from orchestrator.registry import resolve_root, validate_job_id
+    from orchestrator.registry import validate_job_id
 
-    root = resolve_root(args.registry)
+    root = registry_root(args)
     config = _filled("--config", args.config, "a config name or name_vN")
     states = _filled("--state", args.state, "states such as RUNNING,PENDING")
     since = _filled("--since", args.since, "a duration like 7d, 12h, 30m or a date")
@@ -234,10 +251,9 @@ def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from orchestrator.registry import resolve_root
     from orchestrator.sync import sync
 
-    report = sync(resolve_root(args.registry), args.budget_s)
+    report = sync(registry_root(args), args.budget_s)
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
@@ -256,17 +272,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from orchestrator.cancel import cancel
-    from orchestrator.registry import resolve_root
 
-    print(cancel(resolve_root(args.registry), args.job_id))
+    print(cancel(registry_root(args), args.job_id))
     return 0
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
-    from orchestrator.registry import resolve_root
     from orchestrator.submit import resubmit
 
-    root = resolve_root(args.registry)
+    root = registry_root(args)
     job_ids, _ = resubmit(root, args.job_id, None if args.mem is None else parse_mem(args.mem))
     print(f"submitted a new attempt of {args.job_id}: {' '.join(job_ids)}")
     return 0
@@ -286,9 +300,8 @@ def parse_mem(text: str) -> float:
 
 def cmd_cron(args: argparse.Namespace) -> int:
     from orchestrator import cron
-    from orchestrator.registry import resolve_root
 
-    root = resolve_root(args.registry)
+    root = registry_root(args)
     if args.action == "print":
         print(cron.line(root, args.every_min))
     else:
@@ -298,10 +311,9 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from orchestrator.registry import resolve_root
     from orchestrator.report import write
 
-    html_path, md_path = write(resolve_root(args.registry), args.job_id)
+    html_path, md_path = write(registry_root(args), args.job_id)
     print(html_path)
     print(md_path)
     return 0
@@ -309,11 +321,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from orchestrator import compare
-    from orchestrator.registry import resolve_root, write_text_atomic
+    from orchestrator.registry import write_text_atomic
 
     if not all(target.strip() for target in args.targets):
         raise InputError("orch compare", "an empty TARGET; expected a config name, name_vN or a job ID")
-    rows = compare.compare(resolve_root(args.registry), args.targets)
+    rows = compare.compare(registry_root(args), args.targets)
     print(compare.to_json(rows) if args.json else compare.to_markdown(rows), end="")
     if args.html:
         write_text_atomic(Path(args.html).resolve(), compare.to_html(rows))
@@ -343,6 +355,12 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(message: object) -> str:
+    """``message`` with its control characters escaped (``\\n``), so that an error naming a path with a
+    newline stays one line."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(message))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -350,9 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     except OrchError as exc:
         if args.debug:
             raise
-        print(f"orch: error: {exc}", file=sys.stderr)
+        print(f"orch: error: {one_line(exc)}", file=sys.stderr)
         for note in getattr(exc, "__notes__", []):
-            print(f"orch: {note}", file=sys.stderr)
+            print(f"orch: {one_line(note)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("orch: interrupted", file=sys.stderr)
@@ -360,5 +378,5 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if args.debug:
             raise
-        print(f"orch: error: {exc}", file=sys.stderr)
+        print(f"orch: error: {one_line(exc)}", file=sys.stderr)
         return 1

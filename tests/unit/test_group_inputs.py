@@ -8,12 +8,14 @@ first on PATH, so the real user's crontab is never read or written).
 from __future__ import annotations
 
 import ast
+import os
+import stat
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from orchestrator.cli import parse_mem
+from orchestrator.cli import main, parse_mem
 from orchestrator.config import parse_time_min
 from orchestrator.errors import InputError
 from orchestrator.registry import validate_job_id
@@ -29,6 +31,24 @@ def registry(workdir: Path) -> Path:
     root = workdir / "registry"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def crontab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Put a stand-in ``crontab`` first on PATH. ``-`` stores stdin in the returned file, which starts
+    with two entries of the user's; ``-l`` lists that file, or runs ``list_body`` (a bash snippet)."""
+    store = tmp_path / "crontab.txt"
+    store.write_text("0 3 * * * /usr/bin/backup\n30 4 * * 1 /usr/bin/report\n")
+
+    def install(list_body: str = f'cat "{store}"') -> Path:
+        fake = tmp_path / "bin" / "crontab"
+        fake.parent.mkdir(exist_ok=True)
+        fake.write_text(f'#!/bin/bash\nif [ "$1" = "-l" ]; then {list_body}\nelse cat > "{store}"; fi\n')
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+        monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+        return store
+
+    return install
 
 
 def one_line_error(code: int, err: str, expected: str) -> None:
@@ -130,3 +150,63 @@ def test_an_empty_status_filter_is_an_error(option: str, registry: Path, orch: O
 def test_an_empty_compare_target_is_an_error(registry: Path, orch: Orch) -> None:
     code, _, err = orch("compare", "")
     one_line_error(code, err, "orch compare: an empty TARGET")
+
+
+# 4. a registry that does not exist is an error; only submit creates one, inside an existing directory
+
+REGISTRY_COMMANDS = [["status"], ["sync"], ["cancel", "1"], ["resubmit", "1"], ["report", "1"], ["compare", "x"],
+                     ["cron", "print"], ["cron", "install"]]
+
+
+@pytest.mark.parametrize("args", REGISTRY_COMMANDS, ids=[" ".join(a) for a in REGISTRY_COMMANDS])
+def test_a_mistyped_registry_is_an_error_and_is_not_created(args: list[str], workdir: Path,
+                                                            crontab: Callable[..., Path],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    store = crontab()
+    before = store.read_text()
+    missing = workdir / "mistyped" / "registry"
+    code = main(["--registry", str(missing), *args])
+    one_line_error(code, capsys.readouterr().err, f"{missing}: registry does not exist")
+    assert not (workdir / "mistyped").exists()
+    assert store.read_text() == before
+
+
+@pytest.mark.parametrize("source", ["ORCH_REGISTRY", "user config", "default"])
+def test_a_missing_registry_from_any_source_is_an_error(source: str, workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(workdir)
+    missing = workdir / "registry" if source == "default" else workdir / "typo"
+    if source == "ORCH_REGISTRY":
+        monkeypatch.setenv("ORCH_REGISTRY", str(missing))
+    elif source == "user config":
+        (workdir / "xdg" / "orch").mkdir(parents=True)
+        (workdir / "xdg" / "orch" / "config.yaml").write_text(f"registry: {missing}\n")
+    code = main(["sync"])
+    one_line_error(code, capsys.readouterr().err, f"{missing}: registry does not exist")
+    assert not missing.exists()
+
+
+def test_a_registry_that_is_a_file_is_an_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "registry").write_text("")
+    code = main(["--registry", str(workdir / "registry"), "status"])
+    one_line_error(code, capsys.readouterr().err, f"{workdir / 'registry'}: registry is not a directory")
+
+
+@pytest.mark.parametrize("command", [["submit", "--dry-run"], ["validate"]], ids=["submit", "validate"])
+def test_submit_creates_a_registry_only_inside_an_existing_directory(
+        command: list[str], write_config: Callable[..., Path], workdir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config()
+    missing = workdir / "mistyped" / "registry"
+    code = main(["--registry", str(missing), *command, str(config)])
+    one_line_error(code, capsys.readouterr().err, f"{missing}: registry does not exist, nor does its parent")
+    assert not (workdir / "mistyped").exists()
+    (workdir / "mistyped").mkdir()
+    assert main(["--registry", str(missing), *command, str(config)]) == 0  # a new registry, made by the submit
+    assert not missing.exists()
+
+
+def test_an_error_naming_a_path_with_a_newline_stays_one_line(workdir: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--registry", str(workdir / "a\nb"), "status"])
+    one_line_error(code, capsys.readouterr().err, "a\\nb: registry does not exist")
