@@ -8,6 +8,7 @@ first on PATH, so the real user's crontab is never read or written).
 from __future__ import annotations
 
 import ast
+import json
 import os
 import stat
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Callable
 
 import pytest
 
+from orchestrator import cron
 from orchestrator.cli import main, parse_mem
 from orchestrator.config import parse_time_min
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, OrchError
 from orchestrator.registry import validate_job_id
 from orchestrator.slurm import expand_array_id
 from tests.conftest import REPO, v4_config
@@ -210,3 +212,83 @@ def test_an_error_naming_a_path_with_a_newline_stays_one_line(workdir: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--registry", str(workdir / "a\nb"), "status"])
     one_line_error(code, capsys.readouterr().err, "a\\nb: registry does not exist")
+
+
+# 5. cron
+
+def test_a_failing_crontab_listing_is_an_error_and_nothing_is_written(crontab: Callable[..., Path],
+                                                                       tmp_path: Path) -> None:
+    store = crontab('echo "crontab: cannot open /var/spool/cron: Permission denied" >&2; exit 1')
+    before = store.read_text()
+    with pytest.raises(OrchError, match="crontab -l failed: crontab: cannot open /var/spool/cron: Permission denied"):
+        cron.install(tmp_path / "registry")
+    assert store.read_text() == before
+
+
+def test_no_crontab_for_the_user_counts_as_empty(crontab: Callable[..., Path], tmp_path: Path) -> None:
+    store = crontab('echo "no crontab for root" >&2; exit 1')
+    assert cron.install(tmp_path / "registry") is True
+    assert store.read_text() == cron.line(tmp_path / "registry") + "\n"
+
+
+def cron_command(entry: str) -> str:
+    """What cron hands to the shell for ``entry`` (cronie's rule: an unescaped ``%`` ends the command,
+    ``\\%`` is a ``%``, any other backslash stays)."""
+    out: list[str] = []
+    escaped = False
+    for ch in entry.split(" ", 5)[5]:
+        if escaped and ch == "%":
+            out[-1] = "%"
+        elif ch == "%":
+            break
+        else:
+            out.append(ch)
+        escaped = ch == "\\" and not escaped
+    return "".join(out)
+
+
+def test_a_percent_in_the_registry_path_is_escaped_for_cron(crontab: Callable[..., Path], tmp_path: Path) -> None:
+    store = crontab()
+    root = tmp_path / "100%" / "registry"
+    entry = cron.line(root)
+    assert cron_command(entry).endswith(f"--registry {tmp_path}/100%/registry sync --quiet # orch sync {root}")
+    assert cron.install(root) is True and cron.install(root) is False
+    assert store.read_text().splitlines()[2:] == [entry]
+
+
+@pytest.mark.parametrize("path", ["reg\nistry", "reg\n* * * * * rm -rf ~", "reg\tistry", "reg\rx", "reg\\%x"])
+def test_a_registry_path_that_cron_cannot_carry_is_refused(path: str, crontab: Callable[..., Path],
+                                                            tmp_path: Path) -> None:
+    store = crontab()
+    before = store.read_text()
+    for attempt in (lambda: cron.line(tmp_path / path), lambda: cron.install(tmp_path / path)):
+        with pytest.raises(InputError, match="cannot be written into a crontab line"):
+            attempt()
+    assert store.read_text() == before
+
+
+def test_a_path_variable_with_a_newline_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin\n* * * * * evil")
+    with pytest.raises(InputError, match="^PATH: .*cannot be written into a crontab line"):
+        cron.line(tmp_path / "registry")
+
+
+@pytest.mark.parametrize("every", [0, -5, 60, 1000])
+def test_every_min_outside_1_to_59_is_refused(every: int, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="^--every-min: .*expected a whole number of minutes from 1 to 59"):
+        cron.line(tmp_path, every)
+
+
+def test_every_min_bounds_are_accepted(tmp_path: Path) -> None:
+    assert cron.line(tmp_path, 1).startswith("*/1 * * * * ") and cron.line(tmp_path, 59).startswith("*/59 ")
+
+
+def test_cron_print_with_every_min_0_is_one_line_error(registry: Path, orch: Orch) -> None:
+    code, out, err = orch("cron", "print", "--every-min", "0")
+    one_line_error(code, err, "--every-min: 0: expected a whole number of minutes from 1 to 59")
+    assert out == ""
+
+
+def test_status_json_of_an_existing_empty_registry_still_works(registry: Path, orch: Orch) -> None:
+    code, out, err = orch("status", "--json")
+    assert code == 0 and json.loads(out) == [], err
