@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -181,6 +182,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from orchestrator import slurm
     from orchestrator.submit import plan, submit
 
+    seconds("--poll-s", args.poll_s)
     p = plan(args.config, registry_root(args, new_ok=True))
     use_local = args.local or not slurm.available()
     if args.dry_run:
@@ -253,7 +255,7 @@ def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]
 def cmd_sync(args: argparse.Namespace) -> int:
     from orchestrator.sync import sync
 
-    report = sync(registry_root(args), args.budget_s)
+    report = sync(registry_root(args), seconds("--budget-s", args.budget_s))
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
@@ -286,9 +288,15 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
     return 0
 
 
+def seconds(option: str, value: float) -> float:
+    """``value`` of ``option``, a time in seconds: finite and above 0 (argparse's float takes nan and -1)."""
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(option, f"{value:g}: expected a number of seconds above 0")
+    return value
+
+
 def parse_mem(text: str) -> float:
     """GB in ``32G``, ``32GB``, ``512M`` or a bare number of GB; finite and above 0."""
-    import math
     import re
 
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([GM]?)B?", text.strip(), re.IGNORECASE)

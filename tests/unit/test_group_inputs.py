@@ -292,3 +292,24 @@ def test_cron_print_with_every_min_0_is_one_line_error(registry: Path, orch: Orc
 def test_status_json_of_an_existing_empty_registry_still_works(registry: Path, orch: Orch) -> None:
     code, out, err = orch("status", "--json")
     assert code == 0 and json.loads(out) == [], err
+
+
+@pytest.mark.parametrize("args", [["sync", "--budget-s", "nan"], ["sync", "--budget-s", "-5"],
+                                  ["sync", "--budget-s", "0"], ["sync", "--budget-s", "inf"],
+                                  ["submit", "--wait", "--poll-s", "-1", "CONFIG"],
+                                  ["submit", "--wait", "--poll-s", "nan", "CONFIG"]])
+def test_a_time_that_is_not_a_positive_finite_number_of_seconds_is_refused(
+        args: list[str], registry: Path, write_config: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, orch: Orch) -> None:
+    calls = tmp_path / "calls.log"
+    for name in ("sbatch", "squeue", "sacct", "scontrol", "scancel"):  # nothing may reach a scheduler
+        stub = tmp_path / "slurm" / name
+        stub.parent.mkdir(exist_ok=True)
+        stub.write_text(f'#!/bin/bash\necho "{name} $*" >> "{calls}"\nexit 1\n')
+        stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'slurm'}:{os.environ['PATH']}")
+    option = "--budget-s" if "sync" in args else "--poll-s"
+    config = str(write_config())
+    code, out, err = orch(*[config if a == "CONFIG" else a for a in args])
+    one_line_error(code, err, f"{option}: {args[args.index(option) + 1]}: expected a number of seconds above 0")
+    assert out == "" and os.listdir(registry) == [] and not calls.exists()
