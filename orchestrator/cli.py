@@ -99,14 +99,14 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.submit import plan
 
-    p = plan(args.config, registry_root(args, new_ok=True))
+    p = plan(args.config, _registry_root(args, new_ok=True))
     for line in describe_plan(p, notes=args.notes):
         print(line)
     print("valid")
     return 0
 
 
-def registry_root(args: argparse.Namespace, new_ok: bool = False) -> Path:
+def _registry_root(args: argparse.Namespace, new_ok: bool = False) -> Path:
     """The registry root of a command (``resolve_root``): an existing directory, so that a mistyped
     ``--registry`` is an error instead of a new, empty registry. With ``new_ok`` (``orch submit``, and
     ``orch validate`` which previews it) the root may also be one not made yet, inside an existing
@@ -182,8 +182,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from orchestrator import slurm
     from orchestrator.submit import plan, submit
 
-    seconds("--poll-s", args.poll_s)
-    p = plan(args.config, registry_root(args, new_ok=True))
+    _seconds("--poll-s", args.poll_s)
+    p = plan(args.config, _registry_root(args, new_ok=True))
     use_local = args.local or not slurm.available()
     if args.dry_run:
         for line in describe_plan(p):
@@ -214,7 +214,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator import status
     from orchestrator.registry import validate_job_id
 
-    root = registry_root(args)
+    root = _registry_root(args)
     config = _filled("--config", args.config, "a config name or name_vN")
     states = _filled("--state", args.state, "states such as RUNNING,PENDING")
     since = _filled("--since", args.since, "a duration like 7d, 12h, 30m or a date")
@@ -255,7 +255,7 @@ def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]
 def cmd_sync(args: argparse.Namespace) -> int:
     from orchestrator.sync import sync
 
-    report = sync(registry_root(args), seconds("--budget-s", args.budget_s))
+    report = sync(_registry_root(args), _seconds("--budget-s", args.budget_s))
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
@@ -275,20 +275,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     from orchestrator.cancel import cancel
 
-    print(cancel(registry_root(args), args.job_id))
+    print(cancel(_registry_root(args), args.job_id))
     return 0
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
     from orchestrator.submit import resubmit
 
-    root = registry_root(args)
+    root = _registry_root(args)
     job_ids, _ = resubmit(root, args.job_id, None if args.mem is None else parse_mem(args.mem))
     print(f"submitted a new attempt of {args.job_id}: {' '.join(job_ids)}")
     return 0
 
 
-def seconds(option: str, value: float) -> float:
+def _seconds(option: str, value: float) -> float:
     """``value`` of ``option``, a time in seconds: finite and above 0 (argparse's float takes nan and -1)."""
     if not (math.isfinite(value) and value > 0):
         raise InputError(option, f"{value:g}: expected a number of seconds above 0")
@@ -309,7 +309,7 @@ def parse_mem(text: str) -> float:
 def cmd_cron(args: argparse.Namespace) -> int:
     from orchestrator import cron
 
-    root = registry_root(args)
+    root = _registry_root(args)
     if args.action == "print":
         print(cron.line(root, args.every_min))
     else:
@@ -321,7 +321,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.report import write
 
-    html_path, md_path = write(registry_root(args), args.job_id)
+    html_path, md_path = write(_registry_root(args), args.job_id)
     print(html_path)
     print(md_path)
     return 0
@@ -333,7 +333,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if not all(target.strip() for target in args.targets):
         raise InputError("orch compare", "an empty TARGET; expected a config name, name_vN or a job ID")
-    rows = compare.compare(registry_root(args), args.targets)
+    rows = compare.compare(_registry_root(args), args.targets)
     print(compare.to_json(rows) if args.json else compare.to_markdown(rows), end="")
     if args.html:
         write_text_atomic(Path(args.html).resolve(), compare.to_html(rows))
@@ -363,7 +363,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def one_line(message: object) -> str:
+def _one_line(message: object) -> str:
     """``message`` with its control characters escaped (``\\n``), so that an error naming a path with a
     newline stays one line."""
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(message))
@@ -376,9 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     except OrchError as exc:
         if args.debug:
             raise
-        print(f"orch: error: {one_line(exc)}", file=sys.stderr)
+        print(f"orch: error: {_one_line(exc)}", file=sys.stderr)
         for note in getattr(exc, "__notes__", []):
-            print(f"orch: {one_line(note)}", file=sys.stderr)
+            print(f"orch: {_one_line(note)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("orch: interrupted", file=sys.stderr)
@@ -386,5 +386,5 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if args.debug:
             raise
-        print(f"orch: error: {one_line(exc)}", file=sys.stderr)
+        print(f"orch: error: {_one_line(exc)}", file=sys.stderr)
         return 1
