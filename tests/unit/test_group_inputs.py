@@ -1,8 +1,9 @@
 """Bad input on a shared registry: names and IDs matched whole, one-line errors for arguments, a registry
 that must exist, and a crontab that is never replaced by mistake.
 
-Every case runs the real code (the CLI in-process, or ``orchestrator.cron`` against a stand-in ``crontab``
-first on PATH, so the real user's crontab is never read or written).
+The cases run the real code: the CLI in-process, or ``orchestrator.cron`` against a stand-in ``crontab``
+first on PATH, so that the real user's crontab is never read or written; one reads the sources for
+anchored patterns.
 """
 
 from __future__ import annotations
@@ -214,6 +215,12 @@ def test_an_error_naming_a_path_with_a_newline_stays_one_line(workdir: Path,
     one_line_error(code, capsys.readouterr().err, "a\\nb: registry does not exist")
 
 
+
+def test_status_json_of_an_existing_empty_registry_still_works(registry: Path, orch: Orch) -> None:
+    code, out, err = orch("status", "--json")
+    assert code == 0 and json.loads(out) == [], err
+
+
 # 5. cron
 
 def test_a_failing_crontab_listing_is_an_error_and_nothing_is_written(crontab: Callable[..., Path],
@@ -289,10 +296,7 @@ def test_cron_print_with_every_min_0_is_one_line_error(registry: Path, orch: Orc
     assert out == ""
 
 
-def test_status_json_of_an_existing_empty_registry_still_works(registry: Path, orch: Orch) -> None:
-    code, out, err = orch("status", "--json")
-    assert code == 0 and json.loads(out) == [], err
-
+# 6. times in seconds
 
 @pytest.mark.parametrize("args", [["sync", "--budget-s", "nan"], ["sync", "--budget-s", "-5"],
                                   ["sync", "--budget-s", "0"], ["sync", "--budget-s", "inf"],
