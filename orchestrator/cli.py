@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -96,14 +97,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from orchestrator.registry import resolve_root
     from orchestrator.submit import plan
 
-    p = plan(args.config, resolve_root(args.registry))
+    p = plan(args.config, _registry_root(args, new_ok=True))
     for line in describe_plan(p, notes=args.notes):
         print(line)
     print("valid")
     return 0
+
+
+def _registry_root(args: argparse.Namespace, new_ok: bool = False) -> Path:
+    """The registry root of a command (``resolve_root``): an existing directory, so that a mistyped
+    ``--registry`` is an error instead of a new, empty registry. With ``new_ok`` (``orch submit``, and
+    ``orch validate`` which previews it) the root may also be one not made yet, inside an existing
+    directory: the submission makes it."""
+    from orchestrator.registry import resolve_root, user_config_path
+
+    root = resolve_root(args.registry)
+    if root.is_dir() or (new_ok and not root.exists() and root.parent.is_dir()):
+        return root
+    if root.exists():
+        problem = "is not a directory"
+    else:
+        problem = "does not exist" + (", nor does its parent directory" if new_ok else "")
+    raise InputError(str(root), f"registry {problem}; expected an existing registry (from --registry, ORCH_REGISTRY,"
+                                f" {user_config_path()} or ./registry) or, for orch submit, a new one inside an "
+                                "existing directory")
 
 
 def describe_plan(p: Plan, notes: bool = False) -> list[str]:
@@ -161,10 +180,10 @@ def _tasks(p: Plan) -> str:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from orchestrator import slurm
-    from orchestrator.registry import resolve_root
     from orchestrator.submit import plan, submit
 
-    p = plan(args.config, resolve_root(args.registry))
+    _seconds("--poll-s", args.poll_s)
+    p = plan(args.config, _registry_root(args, new_ok=True))
     use_local = args.local or not slurm.available()
     if args.dry_run:
         for line in describe_plan(p):
@@ -193,10 +212,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from orchestrator import status
-    from orchestrator.registry import resolve_root
+    from orchestrator.registry import validate_job_id
 
-    root = resolve_root(args.registry)
-    if args.job_id:
+    root = _registry_root(args)
+    config = _filled("--config", args.config, "a config name or name_vN")
+    states = _filled("--state", args.state, "states such as RUNNING,PENDING")
+    since = _filled("--since", args.since, "a duration like 7d, 12h, 30m or a date")
+    if args.job_id is not None:
+        validate_job_id(args.job_id)  # "" is a mistake, not "no job ID"
         tasks = [] if "_" in args.job_id else status.array_tasks(root, args.job_id)
         if tasks and not (root / "jobs" / args.job_id).exists():
             rows = [r for r in status.job_rows(root, workers=True) if r["job_id"] in tasks]
@@ -204,13 +227,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         view = status.job_view(root, args.job_id)
         return _print(args, view, lambda: status.format_job(view))
     now = datetime.now(timezone.utc)
-    rows = status.filter_rows(status.job_rows(root, args.workers), args.config, args.state.split(",") if args.state else None,
-                              status.parse_since(args.since, now) if args.since else None)
+    rows = status.filter_rows(status.job_rows(root, args.workers), config, states.split(",") if states else None,
+                              status.parse_since(since, now) if since else None)
     shown = rows if args.all else rows[:20]
     def text() -> list[str]:
         more = [f"({len(rows) - len(shown)} older jobs: --all)"] if len(shown) < len(rows) else []
         return status.format_table(shown) + more
     return _print(args, shown, text)
+
+
+def _filled(option: str, value: str | None, expected: str) -> str | None:
+    """``value`` of ``option`` as given; an empty or blank one is an error (it would filter nothing)."""
+    if value is not None and not value.strip():
+        raise InputError(option, f"{value!r} is empty; expected {expected}")
+    return value
 
 
 def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]) -> int:
@@ -223,10 +253,9 @@ def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from orchestrator.registry import resolve_root
     from orchestrator.sync import sync
 
-    report = sync(resolve_root(args.registry), args.budget_s)
+    report = sync(_registry_root(args), _seconds("--budget-s", args.budget_s))
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
@@ -245,37 +274,42 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from orchestrator.cancel import cancel
-    from orchestrator.registry import resolve_root
 
-    print(cancel(resolve_root(args.registry), args.job_id))
+    print(cancel(_registry_root(args), args.job_id))
     return 0
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
-    from orchestrator.registry import resolve_root
     from orchestrator.submit import resubmit
 
-    root = resolve_root(args.registry)
-    job_ids, _ = resubmit(root, args.job_id, parse_mem(args.mem) if args.mem else None)
+    root = _registry_root(args)
+    job_ids, _ = resubmit(root, args.job_id, None if args.mem is None else parse_mem(args.mem))
     print(f"submitted a new attempt of {args.job_id}: {' '.join(job_ids)}")
     return 0
 
 
+def _seconds(option: str, value: float) -> float:
+    """``value`` of ``option``, a time in seconds: finite and above 0 (argparse's float takes nan and -1)."""
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(option, f"{value:g}: expected a number of seconds above 0")
+    return value
+
+
 def parse_mem(text: str) -> float:
-    """GB in ``32G``, ``32GB``, ``512M`` or a bare number of GB."""
+    """GB in ``32G``, ``32GB``, ``512M`` or a bare number of GB; finite and above 0."""
     import re
 
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([GM]?)B?", text.strip(), re.IGNORECASE)
-    if not match or float(match[1]) <= 0:
+    size = float(match[1]) / (1024 if match[2].upper() == "M" else 1) if match else math.nan
+    if not (math.isfinite(size) and size > 0):  # 401 digits make inf, not an OverflowError
         raise InputError("--mem", f"{text!r}: expected a size such as 32G or 512M")
-    return float(match[1]) / (1024 if match[2].upper() == "M" else 1)
+    return size
 
 
 def cmd_cron(args: argparse.Namespace) -> int:
     from orchestrator import cron
-    from orchestrator.registry import resolve_root
 
-    root = resolve_root(args.registry)
+    root = _registry_root(args)
     if args.action == "print":
         print(cron.line(root, args.every_min))
     else:
@@ -285,10 +319,9 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from orchestrator.registry import resolve_root
     from orchestrator.report import write
 
-    html_path, md_path = write(resolve_root(args.registry), args.job_id)
+    html_path, md_path = write(_registry_root(args), args.job_id)
     print(html_path)
     print(md_path)
     return 0
@@ -296,9 +329,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from orchestrator import compare
-    from orchestrator.registry import resolve_root, write_text_atomic
+    from orchestrator.registry import write_text_atomic
 
-    rows = compare.compare(resolve_root(args.registry), args.targets)
+    if not all(target.strip() for target in args.targets):
+        raise InputError("orch compare", "an empty TARGET; expected a config name, name_vN or a job ID")
+    rows = compare.compare(_registry_root(args), args.targets)
     print(compare.to_json(rows) if args.json else compare.to_markdown(rows), end="")
     if args.html:
         write_text_atomic(Path(args.html).resolve(), compare.to_html(rows))
@@ -328,6 +363,12 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(message: object) -> str:
+    """``message`` with its control characters escaped (``\\n``), so that an error naming a path with a
+    newline stays one line."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(message))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -335,9 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     except OrchError as exc:
         if args.debug:
             raise
-        print(f"orch: error: {exc}", file=sys.stderr)
+        print(f"orch: error: {_one_line(exc)}", file=sys.stderr)
         for note in getattr(exc, "__notes__", []):
-            print(f"orch: {note}", file=sys.stderr)
+            print(f"orch: {_one_line(note)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("orch: interrupted", file=sys.stderr)
@@ -345,5 +386,5 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if args.debug:
             raise
-        print(f"orch: error: {exc}", file=sys.stderr)
+        print(f"orch: error: {_one_line(exc)}", file=sys.stderr)
         return 1

@@ -35,11 +35,11 @@ DEFAULT_HEARTBEAT_LIMIT_S = 300.0
 NORMALIZATIONS = ("none", "max", "standardize")
 SAVE_KEYS = ("save_model", "save_history", "save_predictions", "save_confusion_matrix",
              "save_roc_curve", "save_metrics")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-SLURM_TOKEN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,:+-]{0,63}$")
-_VERSION_SUFFIX = re.compile(r"^(?P<name>.+)_v(?P<version>[0-9]+)$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # validators use fullmatch: "$" passes "x\n"
+SLURM_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,:+-]{0,63}")
+_VERSION_SUFFIX = re.compile(r"(?P<name>.+)_v(?P<version>[0-9]+)")
 _VAR = re.compile(r"\$\{(\w+)\}|\$(\w+)")
-_TIME = re.compile(r"^(?:(?P<d>\d+)-)?(?P<a>\d+)(?::(?P<b>\d+))?(?::(?P<c>\d+))?$")
+_TIME = re.compile(r"(?:(?P<d>\d+)-)?(?P<a>\d+)(?::(?P<b>\d+))?(?::(?P<c>\d+))?")
 
 
 @dataclass(frozen=True)
@@ -274,11 +274,11 @@ def load_config(path: str | Path, resolve_paths: bool = True) -> Config:
 
 
 def _name_and_version(top: Section, path: Path) -> tuple[str, int]:
-    match = _VERSION_SUFFIX.match(path.stem)
+    match = _VERSION_SUFFIX.fullmatch(path.stem)
     inferred_name, inferred_version = (match["name"], int(match["version"])) if match else (path.stem, 1)
     name = top.take("name", string, "a config name", inferred_name)
     version = top.take("version", int_at_least(1), "an integer ≥ 1", inferred_version)
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         top.fail(f"{json.dumps(name)} is not a usable config name; use letters, digits, '.', '_' or '-' "
                  "(at most 100, starting with a letter or digit)", "name" if "name" in top.data else None)
     if match and "version" in top.data and version != inferred_version:
@@ -402,9 +402,9 @@ def _pruning(sec: Section) -> Pruning:
 
 
 def _resources(sec: Section) -> Resources:
-    token = lambda v: isinstance(v, str) and bool(SLURM_TOKEN_RE.match(v))  # noqa: E731
+    token = lambda v: isinstance(v, str) and bool(SLURM_TOKEN_RE.fullmatch(v))  # noqa: E731
     token_words = "a SLURM name (letters, digits, _ . , : + -) or null"
-    time = sec.take("time", optional(lambda v: isinstance(v, str) and _TIME.match(v) is not None),
+    time = sec.take("time", optional(lambda v: isinstance(v, str) and _TIME.fullmatch(v) is not None),
                     "a SLURM time limit such as \"12:00:00\" or \"2-00:00:00\", or null", None)
     res = Resources(
         mem_gb=sec.take("mem_gb", optional(lambda v: is_number(v) and v > 0), "a number of GB > 0, or null to "
@@ -416,7 +416,7 @@ def _resources(sec: Section) -> Resources:
         account=sec.take("account", optional(token), token_words, None),
         qos=sec.take("qos", optional(token), token_words, None),
         constraint=sec.take("constraint", optional(token), token_words, None),
-        site=sec.take("site", lambda v: isinstance(v, str) and NAME_RE.match(v) is not None,
+        site=sec.take("site", lambda v: isinstance(v, str) and NAME_RE.fullmatch(v) is not None,
                       "the name of a site profile in slurm_templates/", "default"),
         max_parallel=sec.take("max_parallel", optional(int_at_least(1)), "an integer ≥ 1 or null", None),
         workers=sec.take("workers", int_at_least(1), "an integer ≥ 1", 1),
@@ -429,7 +429,7 @@ def _resources(sec: Section) -> Resources:
 
 def parse_time_min(text: str) -> int:
     """Minutes in a SLURM time string (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM[:SS]``), rounded up."""
-    m = _TIME.match(text)
+    m = _TIME.fullmatch(text)
     if not m:
         raise ValueError(f"not a SLURM time: {text!r}")
     parts = [int(x) if x else 0 for x in (m["a"], m["b"], m["c"])]

@@ -36,7 +36,7 @@ DIR_MODE = 0o2775  # setgid: what is made inside belongs to the group too
 STICKY_DIR_MODE = 0o3775  # and sticky: only an entry's owner may remove or rename it (jobs/, .staging/, locks/)
 FILE_MODE = 0o664
 
-_JOB_ID = re.compile(r"^(?:[0-9]{1,12}|local-[0-9]{8}T[0-9]{6}-[0-9a-f]{6})(?:_[0-9]{1,6})?$")
+_JOB_ID = re.compile(r"(?:[0-9]{1,12}|local-[0-9]{8}T[0-9]{6}-[0-9a-f]{6})(?:_[0-9]{1,6})?")
 
 
 def validate_job_id(job_id: str) -> str:
@@ -44,7 +44,7 @@ def validate_job_id(job_id: str) -> str:
 
     Rejecting everything else keeps IDs from ever naming a path outside the registry.
     """
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
         raise InputError(
             f"job {job_id!r}",
             "not a job ID; expected a SLURM ID like 17832069 or 17832069_2, or local-YYYYMMDDTHHMMSS-xxxxxx",

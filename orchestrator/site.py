@@ -46,7 +46,7 @@ def templates_dir() -> Path:
 
 def load_profile(name: str) -> SiteProfile:
     """Load and validate the site profile ``name``."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise InputError(f"site {name!r}", "not a valid site profile name")
     path = templates_dir() / f"{name}.yaml"
     try:
@@ -57,7 +57,7 @@ def load_profile(name: str) -> SiteProfile:
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(str(path), f"cannot read site profile: {exc}") from None
     sec = Section(data, "", str(path))
-    token = optional(lambda v: isinstance(v, str) and SLURM_TOKEN_RE.match(v) is not None)
+    token = optional(lambda v: isinstance(v, str) and SLURM_TOKEN_RE.fullmatch(v) is not None)
     words = "a SLURM name or null"
     python = sec.take("python", optional(lambda v: string(v) and os.path.isabs(v)), "an absolute path or null",
                       None)
@@ -72,7 +72,7 @@ def load_profile(name: str) -> SiteProfile:
         qos=sec.take("qos", token, words, None), constraint=sec.take("constraint", token, words, None),
         default_timeout_min=timeout_min,
         default_cpus_per_task=sec.take("default_cpus_per_task", int_at_least(1), "an integer ≥ 1", 2),
-        gpu_gres=sec.take("gpu_gres", lambda v: string(v) and "{n}" in v and SLURM_TOKEN_RE.match(
+        gpu_gres=sec.take("gpu_gres", lambda v: string(v) and "{n}" in v and SLURM_TOKEN_RE.fullmatch(
             v.replace("{n}", "1")) is not None, "a gres with {n}, e.g. \"gpu:{n}\"", "gpu:{n}"),
         max_mem_gb=sec.take("max_mem_gb", optional(lambda v: is_number(v) and v > 0), "a number > 0 or null",
                             None),

@@ -18,7 +18,7 @@ from orchestrator.errors import SchedulerError
 from orchestrator.registry import validate_job_id
 
 TIMEOUT_S = 60
-_SBATCH_ID = re.compile(r"^([0-9]+)(?:;[A-Za-z0-9_.-]+)?$")
+_SBATCH_ID = re.compile(r"([0-9]+)(?:;[A-Za-z0-9_.-]+)?")
 
 
 def available() -> bool:
@@ -34,7 +34,7 @@ def build_sbatch(hold: bool = True) -> list[str]:
 def parse_sbatch(stdout: str) -> str:
     """The job ID from ``sbatch --parsable`` output (``123`` or ``123;cluster``)."""
     lines = [line.strip() for line in stdout.splitlines() if line.strip()]
-    match = _SBATCH_ID.match(lines[-1]) if lines else None
+    match = _SBATCH_ID.fullmatch(lines[-1]) if lines else None
     if not match:
         raise SchedulerError(f"sbatch: unexpected output {stdout.strip()!r}; expected a job ID")
     return match[1]
@@ -79,12 +79,12 @@ class QueueRow:
     signal: int = 0
 
 
-_ARRAY_RANGE = re.compile(r"^([0-9]+)_\[([0-9,\-]+)(?:%[0-9]+)?\]$")
+_ARRAY_RANGE = re.compile(r"([0-9]+)_\[([0-9,\-]+)(?:%[0-9]+)?\]")
 
 
 def expand_array_id(job_id: str) -> list[str]:
     """``20_[1-3%1]`` (array tasks not yet started) → ``["20_1", "20_2", "20_3"]``; others unchanged."""
-    match = _ARRAY_RANGE.match(job_id)
+    match = _ARRAY_RANGE.fullmatch(job_id)
     if not match:
         return [job_id]
     tasks = []

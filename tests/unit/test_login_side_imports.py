@@ -38,6 +38,7 @@ def test_cli_leaves_heavy_modules_out(args: list[str], write_config: Callable[..
     cfg = v4_config()
     cfg["model_parameters"]["algorithm"] = "optuna_tpe"  # checked for where the job runs, not imported
     path = write_config(cfg)
+    (workdir / "registry").mkdir()  # status and sync refuse a registry that does not exist
     argv = ["--registry", str(workdir / "registry"), *[str(path) if a == "CONFIG" else a for a in args]]
     result = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
