@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from orchestrator.registry import JobPaths, read_json, read_json_lines, validate_job_id
+from orchestrator.registry import JobPaths, numbered_json_lines, read_json, report_skipped, validate_job_id
 
 
 def parent_id(paths: JobPaths) -> str | None:
@@ -129,7 +129,30 @@ def members_with(paths: JobPaths) -> list[JobPaths]:
 
 def search_records(paths: JobPaths) -> list[dict[str, Any]]:
     """Trial records of the search ``paths`` belongs to (all its workers and attempts), one per trial."""
-    return counting([r for member in members_with(paths) for r in read_json_lines(member.trials)])
+    return counting([r for member in members_with(paths) for r in trial_records(member.trials)])
+
+
+def trial_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The trial records of one ``trials.jsonl``; a line that is not one is skipped and reported once."""
+    for number, record in numbered_json_lines(path):
+        problem = _not_a_trial(record)
+        if problem:
+            report_skipped(f"{path} line {number}: not a trial record ({problem})")
+        else:
+            yield record
+
+
+def _not_a_trial(record: dict[str, Any]) -> str | None:
+    """What a record lacks to be a trial record (what the readers of records rely on), or None."""
+    if not isinstance(record.get("trial"), int) or record["trial"] < 0:
+        return "expected a trial number"
+    if not isinstance(record.get("job_id"), str):
+        return "expected a job_id"
+    if record.get("status") not in {*RESULTS, "failed"}:
+        return "expected a status of ok, pruned or failed"
+    if record["status"] in RESULTS and not isinstance(record.get("loss"), (int, float)):
+        return "expected a loss"
+    return None
 
 
 def search_result(search: JobPaths) -> JobPaths | None:
