@@ -15,14 +15,15 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from orchestrator.registry import JobPaths, numbered_json_lines, read_json, report_skipped, validate_job_id
+from orchestrator.errors import InputError
+from orchestrator.registry import JobPaths, numbered_json_lines, read_record, report_skipped, validate_job_id
 
 
 def parent_id(paths: JobPaths) -> str | None:
     """The job this one continues, or None."""
     if not paths.submission.exists():
         return None
-    return read_json(paths.submission).get("parent_job_id")
+    return read_record(paths.submission).get("parent_job_id")
 
 
 def chain(paths: JobPaths) -> list[JobPaths]:
@@ -37,11 +38,19 @@ def chain(paths: JobPaths) -> list[JobPaths]:
 
 
 def children(paths: JobPaths) -> list[str]:
-    """The attempts submitted to continue this job (normally at most one)."""
+    """The attempts submitted to continue this job (normally at most one); a file in ``children/`` that
+    does not name a job is skipped and reported once."""
     try:
-        return sorted(validate_job_id(name) for name in os.listdir(paths.children))
+        names = sorted(os.listdir(paths.children))
     except FileNotFoundError:
         return []
+    found = []
+    for name in names:
+        try:
+            found.append(validate_job_id(name))
+        except InputError:
+            report_skipped(f"{paths.children / name}: not an attempt's marker (its name is not a job ID)")
+    return found
 
 
 def descendants(paths: JobPaths) -> list[str]:
@@ -72,7 +81,7 @@ def search_id(paths: JobPaths) -> str:
     """The ID of the search ``paths`` belongs to: its submission's ``search_id`` (a worker, or an
     attempt continuing one), else the first attempt of its chain."""
     if paths.submission.exists():
-        declared = read_json(paths.submission).get("search_id")
+        declared = read_record(paths.submission).get("search_id")
         if declared:
             return validate_job_id(declared)
     return chain(paths)[0].job_id
@@ -87,12 +96,12 @@ def workers(search: JobPaths) -> list[str]:
     """The worker tasks of a search (the search's own job when it has one worker)."""
     if not search.submission.exists():
         return [search.job_id]
-    return [validate_job_id(w) for w in read_json(search.submission).get("worker_ids") or [search.job_id]]
+    return [validate_job_id(w) for w in read_record(search.submission).get("worker_ids") or [search.job_id]]
 
 
 def is_search_entry(paths: JobPaths) -> bool:
     """Whether ``paths`` is the entry of a search of several workers (not a job of its own)."""
-    return paths.submission.exists() and bool(read_json(paths.submission).get("worker_ids"))
+    return paths.submission.exists() and bool(read_record(paths.submission).get("worker_ids"))
 
 
 def members(search: JobPaths) -> list[JobPaths]:

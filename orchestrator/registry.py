@@ -233,6 +233,19 @@ def read_record(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_optional_record(path: Path) -> dict[str, Any] | None:
+    """The record in ``path``; None when there is none, or when it cannot be read (reported once)."""
+    try:
+        return read_record(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        report_skipped(f"{path}: {exc.strerror or exc}")
+    except OrchError as exc:
+        report_skipped(str(exc))
+    return None
+
+
 def _parse_line(path: Path, number: int, line: bytes) -> dict[str, Any] | None:
     """The record on line ``number`` (1-based) of a JSON-lines file; None, reported once, when it is not one."""
     try:

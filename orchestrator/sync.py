@@ -12,7 +12,6 @@ reported. Sync is the only writer of ``scheduler.json`` and of the index.
 from __future__ import annotations
 
 import fcntl
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -23,7 +22,7 @@ from orchestrator import attempts, index, slurm
 from orchestrator.config import load_config
 from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
-from orchestrator.registry import JobPaths, jobs_dir, make_dir, read_json, validate_job_id, write_json_atomic
+from orchestrator.registry import JobPaths, make_dir, read_optional_record, read_record, write_json_atomic
 from orchestrator.site import load_profile
 from orchestrator.scheduler_state import (Observation, local_observation, own_records, queue_observations,
                                           sacct_observations, search_observation)
@@ -93,32 +92,52 @@ class Tick:
         jobs = [t for t in tracked if not t[1].get("worker_ids")]
         observed = self.observe_slurm([t for t in jobs if t[1]["scheduler"] == "slurm"])
         for paths, submission, previous in jobs:
-            if submission["scheduler"] == "local":
-                observation = local_observation(paths)
-            else:
-                observation = observed.get(paths.job_id)
-            current = self.update(paths, submission, previous, observation)
-            if JobState(current["state"]).terminal and "recovery" not in current:
-                if time.monotonic() > self.deadline:
-                    self.report.problems.append(f"time budget used up; recovery of {paths.job_id} waits for the next tick")
-                else:
-                    current = self.recover(paths, submission, current)
-            self.rows[paths.job_id] = index.row(paths, submission, current)
+            self.each(paths, lambda: self.sync_job(paths, submission, previous, observed))
         for paths, submission, previous in searches:  # after their workers, whose records they sum up
-            current, settled = self.update_search(paths, submission, previous)
-            if settled and "recovery" not in current:
-                current = self.settle(paths, current, "a search of several workers: each worker is recovered "
-                                                      "on its own")
-            self.rows[paths.job_id] = index.row(paths, submission, current)
+            self.each(paths, lambda: self.sync_search(paths, submission, previous))
         index.save(self.root, self.rows, iso(self.clock()))
         return self.report
+
+    def each(self, paths: JobPaths, step: Callable[[], None]) -> None:
+        """Run one job's step of the tick; a job whose files cannot be read is reported and the tick goes
+        on for every other job."""
+        try:
+            step()
+        except OrchError as exc:
+            self.report.problems.append(f"skipped {paths.job_id}: {exc}")
+        except OSError as exc:
+            self.report.problems.append(f"skipped {paths.job_id}: {exc.filename}: {exc.strerror}")
+
+    def sync_job(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None,
+                 observed: dict[str, Observation]) -> None:
+        """Update one job's record from what the scheduler (or its local runner) says, recover it once it
+        ended, and refresh its row."""
+        if submission["scheduler"] == "local":
+            observation = local_observation(paths)
+        else:
+            observation = observed.get(paths.job_id)
+        current = self.update(paths, submission, previous, observation)
+        if JobState(current["state"]).terminal and "recovery" not in current:
+            if time.monotonic() > self.deadline:
+                self.report.problems.append(f"time budget used up; recovery of {paths.job_id} waits for the next tick")
+            else:
+                current = self.recover(paths, submission, current)
+        self.rows[paths.job_id] = index.row(paths, submission, current)
+
+    def sync_search(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None) -> None:
+        """Update a search of several workers from its workers' records, settle it once they all are, and
+        refresh its row."""
+        current, settled = self.update_search(paths, submission, previous)
+        if settled and "recovery" not in current:
+            current = self.settle(paths, current, "a search of several workers: each worker is recovered on its own")
+        self.rows[paths.job_id] = index.row(paths, submission, current)
 
     def update_search(self, paths: JobPaths, submission: dict[str, Any],
                       previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
         """A search's record from its workers' newest attempts (their records are this tick's);
         whether every one of them is settled."""
         newest = [attempts.newest(JobPaths(self.root, w)) for w in attempts.workers(paths)]
-        records = [read_json(p.scheduler) if p.scheduler.exists() else {} for p in newest]
+        records = [read_optional_record(p.scheduler) or {} for p in newest]
         observation = search_observation([r.get("state") for r in records],
                                          attempts.search_result(paths) is not None)
         settled = all("recovery" in r for r in records)
@@ -132,25 +151,34 @@ class Tick:
     def tracked(self) -> list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]:
         """Every job not yet settled: new directories and the index's unsettled rows."""
         found = []
-        try:
-            names = sorted(e.name for e in os.scandir(jobs_dir(self.root)) if e.is_dir())
-        except FileNotFoundError:
-            return []
+        names = index.job_names(self.root)
         present = set(names)
         wanted = [n for n in names if not self.rows.get(n, {}).get("settled")]
         for name in wanted:
+            paths = JobPaths(self.root, name)
             try:
-                paths = JobPaths(self.root, validate_job_id(name))
-                if not paths.submission.exists():
-                    continue
-                previous = read_json(paths.scheduler) if paths.scheduler.exists() else None
-                found.append((paths, read_json(paths.submission), previous))
-                search = found[-1][1].get("search_id")
-                if search and search in present and search not in wanted:  # a settled search gets a new attempt
-                    wanted.append(search)
+                submission = index.read_submission(paths)
             except OrchError as exc:  # one bad entry must not stop the tick for every other job
                 self.report.problems.append(f"skipped {name}: {exc}")
+                continue
+            if submission is None:
+                continue
+            found.append((paths, submission, self.previous(paths)))
+            search = submission.get("search_id")
+            if search and search in present and search not in wanted:  # a settled search gets a new attempt
+                wanted.append(search)
         return found
+
+    def previous(self, paths: JobPaths) -> dict[str, Any] | None:
+        """The job's scheduler record as sync last wrote it; one that cannot be read is reported and the
+        job observed anew (and the record rewritten)."""
+        try:
+            return read_record(paths.scheduler)
+        except FileNotFoundError:
+            return None
+        except OrchError as exc:
+            self.report.problems.append(f"{exc}; the job is observed anew")
+            return None
 
     def call(self, what: Callable[[], Any]) -> Any:
         self.report.scheduler_calls += 1
@@ -238,7 +266,7 @@ class Tick:
                 decision_text, child = f"recovery failed: {exc}", None
                 self.report.problems.append(f"{paths.job_id}: {decision_text}")
         if state is JobState.FAILED and paths.run.exists():
-            record["job_reason"] = read_json(paths.run).get("reason")
+            record["job_reason"] = (read_optional_record(paths.run) or {}).get("reason")
         return self.settle(paths, record, decision_text, child)
 
     def settle(self, paths: JobPaths, record: dict[str, Any], decision: str, child: str | None = None) -> dict[str, Any]:
