@@ -149,12 +149,17 @@ class Tick:
         return current, settled
 
     def tracked(self) -> list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]:
-        """Every job not yet settled: new directories and the index's unsettled rows."""
-        found = []
+        """Every job not yet settled: new directories and the index's unsettled rows. A job the index has
+        no row for (a new one, or the index was lost) that its own record says is settled gets its row
+        back from that record and is not tracked: the scheduler may have long forgotten it."""
+        found: dict[str, tuple[JobPaths, dict[str, Any], dict[str, Any] | None]] = {}
         names = index.job_names(self.root)
         present = set(names)
         wanted = [n for n in names if not self.rows.get(n, {}).get("settled")]
+        reopened: set[str] = set()  # settled searches that a worker's new attempt reopens
         for name in wanted:
+            if name in found:
+                continue
             paths = JobPaths(self.root, name)
             try:
                 submission = index.read_submission(paths)
@@ -163,11 +168,16 @@ class Tick:
                 continue
             if submission is None:
                 continue
-            found.append((paths, submission, self.previous(paths)))
+            previous = self.previous(paths)
+            if previous and "recovery" in previous and name not in self.rows and name not in reopened:
+                self.each(paths, lambda: self.rows.update({name: index.row(paths, submission, previous)}))
+                continue
+            found[name] = (paths, submission, previous)
             search = submission.get("search_id")
-            if search and search in present and search not in wanted:  # a settled search gets a new attempt
+            if search and search in present and search not in found and search not in reopened:
+                reopened.add(search)
                 wanted.append(search)
-        return found
+        return list(found.values())
 
     def previous(self, paths: JobPaths) -> dict[str, Any] | None:
         """The job's scheduler record as sync last wrote it; one that cannot be read is reported and the
