@@ -31,7 +31,7 @@ def load(root: Path) -> dict[str, dict[str, Any]]:
     path = index_path(root)
     try:
         rows = read_record(path).get("jobs")
-        if not isinstance(rows, dict) or not all(isinstance(r, dict) for r in rows.values()):
+        if not isinstance(rows, dict) or not all(_is_job_id(k) and isinstance(r, dict) for k, r in rows.items()):
             raise OrchError(f"{path}: expected {{\"jobs\": {{job ID: row}}}}")
         return rows
     except FileNotFoundError:
@@ -53,16 +53,21 @@ def job_names(root: Path) -> list[str]:
         return []
     names = []
     for entry in entries:
-        try:
-            validate_job_id(entry.name)
-        except InputError:
+        if not _is_job_id(entry.name):
             report_skipped(f"{entry.path}: not a job directory (its name is not a job ID)")
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            names.append(entry.name)
-        else:
+        elif not entry.is_dir(follow_symlinks=False):
             report_skipped(f"{entry.path}: not a job directory")
+        else:
+            names.append(entry.name)
     return sorted(names)
+
+
+def _is_job_id(name: str) -> bool:
+    try:
+        validate_job_id(name)
+        return True
+    except InputError:
+        return False
 
 
 def read_submission(paths: JobPaths) -> dict[str, Any] | None:
@@ -152,7 +157,7 @@ def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] |
         "estimated_peak_gb": submission.get("estimate", {}).get("peak_gb"),
         "state": scheduler.get("state", "PENDING"), "reason": scheduler.get("reason", ""),
         "max_rss_bytes": scheduler.get("max_rss_bytes"), "measured_peak_gb": measured_peak_gb(paths, scheduler),
-        "settled": "recovery" in scheduler,
+        "settled": "recovery" in scheduler, "settled_at": (scheduler.get("recovery") or {}).get("decided_at"),
         "trials_done": len(search_records(paths)) if search else count_lines(paths.trials),
         "search_id": submission.get("search_id"),  # set on the workers of a search and their attempts
         "workers": ({"total": len(submission["worker_ids"]), "running": (scheduler.get("workers") or {}).get("running", 0)}

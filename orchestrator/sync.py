@@ -18,11 +18,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator import attempts, index, slurm
+from orchestrator import attempts, index, slurm, sweep
 from orchestrator.config import load_config
 from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
-from orchestrator.registry import JobPaths, make_dir, read_optional_record, read_record, write_json_atomic
+from orchestrator.registry import JobPaths, jobs_dir, make_dir, read_optional_record, read_record, write_json_atomic
 from orchestrator.site import load_profile
 from orchestrator.scheduler_state import (Observation, local_observation, own_records, queue_observations,
                                           sacct_observations, search_observation)
@@ -40,6 +40,7 @@ class Report:
     decisions: list[str] = field(default_factory=list)  # every decision, for --verbose
     scheduler_calls: int = 0
     tracked: int = 0
+    swept: int = 0  # leftovers of interrupted writes removed
     skipped: str | None = None
 
 
@@ -95,8 +96,28 @@ class Tick:
             self.each(paths, lambda: self.sync_job(paths, submission, previous, observed))
         for paths, submission, previous in searches:  # after their workers, whose records they sum up
             self.each(paths, lambda: self.sync_search(paths, submission, previous))
+        self.sweep()
         index.save(self.root, self.rows, iso(self.clock()))
         return self.report
+
+    def sweep(self) -> None:
+        """Remove the leftovers of interrupted writes untouched for a day: the registry's own every tick,
+        and a settled job's once, a day after it settled (by then every leftover of it is that old)."""
+        swept = sweep.Swept()
+        cutoff = time.time() - sweep.AGE_S  # against the files' times
+        sweep.sweep_root(self.root, cutoff, swept)
+        due = iso(self.clock() - timedelta(seconds=sweep.AGE_S))
+        for job_id, row in self.rows.items():
+            if row.get("settled") and not row.get("swept") and str(row.get("settled_at") or "") < due:
+                if time.monotonic() > self.deadline:
+                    self.report.problems.append("time budget used up; sweeping settled jobs goes on next tick")
+                    break
+                sweep.sweep_tree(jobs_dir(self.root) / job_id, cutoff, swept)
+                row["swept"] = True
+        self.report.swept = swept.removed
+        self.report.problems += swept.problems
+        if swept.removed:
+            self.report.changes.append(f"swept {swept.removed} leftovers of interrupted writes (untouched for a day)")
 
     def each(self, paths: JobPaths, step: Callable[[], None]) -> None:
         """Run one job's step of the tick; a job whose files cannot be read is reported and the tick goes

@@ -27,9 +27,10 @@ def entry(root: Path, job_id: str, **changes: object) -> JobPaths:
 def settled(root: Path, job_id: str, **changes: object) -> JobPaths:
     """A job sync saw complete with 6 GB MaxRSS and settled, long ago."""
     paths = entry(root, job_id, **changes)
-    write_json_atomic(paths.scheduler, {"state": "COMPLETED", "reason": "", "source": "sacct", "max_rss_bytes": 6 * GIB,
-                                        "recovery": {"decision": "completed", "child_job_id": None,
-                                                     "decided_at": T0.isoformat()}})
+    write_json_atomic(paths.scheduler, {"state": "COMPLETED", "reason": "", "source": "sacct",
+                                        "max_rss_bytes": 6 * GIB, "recovery": {"decision": "completed",
+                                                                               "child_job_id": None,
+                                                                               "decided_at": T0.isoformat()}})
     return paths
 
 
@@ -48,7 +49,7 @@ def tick(root: Path, days: int = 30) -> Tick:
     return ticked
 
 
-@pytest.mark.parametrize("damage", ["deleted", "corrupt", "not rows"])
+@pytest.mark.parametrize("damage", ["deleted", "corrupt", "not rows", "not a job ID"])
 def test_a_lost_index_is_rebuilt_keeping_settled_states_and_maxrss(
         damage: str, tmp_path: Path, sacct_calls: list[list[str]], capsys: pytest.CaptureFixture[str]) -> None:
     done = settled(tmp_path, "100")
@@ -58,7 +59,8 @@ def test_a_lost_index_is_rebuilt_keeping_settled_states_and_maxrss(
     record = done.scheduler.read_text()
     path = index.index_path(tmp_path)
     {"deleted": path.unlink, "corrupt": lambda: path.write_text('{"jobs": {'),
-     "not rows": lambda: path.write_text('{"jobs": [1]}')}[damage]()
+     "not rows": lambda: path.write_text('{"jobs": [1]}'),
+     "not a job ID": lambda: path.write_text('{"jobs": {"../../x": {"settled": true}}}')}[damage]()
     if damage != "deleted":
         assert main(["--registry", str(tmp_path), "status"]) == 0
         assert f"orch: skipped {path}: " in capsys.readouterr().err
