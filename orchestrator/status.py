@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from orchestrator.errors import InputError
 from orchestrator.registry import JobPaths, read_optional_record, validate_job_id
 
 LOG_LINES = 15
+LOG_BYTES = 64 * 1024  # the most of a log's end read to show its last lines
 GIB = 1024**3
 
 
@@ -49,11 +50,25 @@ def duration(seconds: float) -> str:
 
 
 def log_tail(path: Path, lines: int = LOG_LINES) -> list[str]:
+    """The last ``lines`` lines of a log, from its last ``LOG_BYTES`` only: a log may be huge, or one
+    endless line (``\r`` ends a line too, as progress bars use it)."""
     try:
-        with open(path, errors="replace") as handle:
-            return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return []
+    try:
+        start = max(0, os.fstat(fd).st_size - LOG_BYTES)
+        os.lseek(fd, start, os.SEEK_SET)
+        data = os.read(fd, LOG_BYTES)
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    found = text.split("\n")
+    if found[-1] == "":
+        found.pop()
+    if start and len(found) > 1:
+        found.pop(0)  # the first line is cut: the whole of it is before the part read
+    return found[-lines:]
 
 
 def array_tasks(root: Path, job_id: str) -> list[str]:
