@@ -5,7 +5,12 @@ The registry is real files written the way submit, the job and sync write them: 
 submission, a scheduler record, 25 trial lines and a result; the index comes from the same
 row function sync uses. Baseline in the same run: `python -c pass`.
 
+With ``--big`` it measures instead one large job (targets: < 1 s and < 200 MB peak RSS): a
+failed job whose ``trials.jsonl`` holds 10,000 trials with long per-epoch histories (about 300 MB)
+and whose ``job.out`` is one 250 MB line, so that ``orch status ID`` shows its log's tail too.
+
     python bench/status_speed.py [--jobs 10000]
+    python bench/status_speed.py --big [--trials 10000] [--log-mb 250]
 """
 
 from __future__ import annotations
@@ -47,6 +52,57 @@ def make_registry(root: Path, jobs: int) -> list[str]:
     return ids
 
 
+def make_big_job(root: Path, trials: int, log_mb: int) -> str:
+    """One failed job with ``trials`` trial lines of about 30 KB each and a one-line ``job.out`` of
+    ``log_mb`` MB; its ID."""
+    job_id = "18000000"
+    submission = {"scheduler": "slurm", "submitted_at": "2026-11-01T00:00:00+00:00", "request": {"mem_gb": 20},
+                  "attempt": 1, "plane": "X", "config": {"label": "prod_main_v4", "name": "prod_main", "version": 4},
+                  "estimate": {"peak_gb": 16.0}}
+    paths = create_entry(root, job_id, {"submission.json": json.dumps(submission),
+                                        "config.json": json.dumps({"model_parameters": {"hp_max_evals": trials}})})
+    write_json_atomic(paths.scheduler, {"state": "FAILED", "reason": "", "source": "sacct",
+                                        "max_rss_bytes": 15 * 1024**3})
+    epochs = [round(0.5 + e / 1e4, 6) for e in range(470)]
+    history = {k: epochs for k in ("loss", "val_loss", "accuracy", "val_accuracy", "auc", "val_auc", "lr", "f1")}
+    with open(paths.trials, "w") as handle:  # one write per trial would take minutes: the same lines, buffered
+        for trial in range(trials):
+            handle.write(json.dumps({"trial": trial, "job_id": job_id, "status": "ok", "loss": 0.3 - trial / 1e6,
+                                     "objective": 0.3 - trial / 1e6, "objective_name": "val_loss",
+                                     "metrics": {"val_loss": 0.3, "val_accuracy": 0.9}, "duration_s": 600,
+                                     "peak_rss_mb": 9000, "params": {"n_filters": 64}, "history": history},
+                                    sort_keys=True) + "\n")
+    with open(paths.log, "wb") as handle:
+        for _ in range(log_mb):
+            handle.write(b"x" * 1024**2)
+        handle.write(b"\n")
+    return job_id
+
+
+def peak(argv: list[str]) -> tuple[float, float]:
+    """Wall time (s) and peak RSS (MB) of one run of ``argv``, measured in a fresh process of its own."""
+    probe = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+             "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+             "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", probe, *argv], check=True, capture_output=True, text=True).stdout
+    wall_s, rss_mb = out.split()
+    return float(wall_s), float(rss_mb)
+
+
+def main_big(trials: int, log_mb: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        job_id = make_big_job(Path(tmp), trials, log_mb)
+        size = (Path(tmp) / "jobs" / job_id / "trials.jsonl").stat().st_size / 1e6
+        print(f"one job of {trials} trials ({size:.0f} MB) and a {log_mb} MB log line written in "
+              f"{time.perf_counter() - start:.0f} s")
+        for what, argv in {"python -c pass (baseline)": [sys.executable, "-c", "pass"],
+                           "orch status ID": [sys.executable, "-m", "orchestrator", "--registry", tmp, "status",
+                                              job_id]}.items():
+            wall_s, rss_mb = peak(argv)
+            print(f"{what:32s}{wall_s:8.3f} s {rss_mb:8.0f} MB peak RSS")
+
+
 def wall(argv: list[str], repeat: int = 5) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -68,7 +124,12 @@ def drop_caches() -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=10000)
+    parser.add_argument("--big", action="store_true", help="one job with a large trials.jsonl and job.out instead")
+    parser.add_argument("--trials", type=int, default=10000, help="with --big: trial lines")
+    parser.add_argument("--log-mb", type=int, default=250, help="with --big: size of the one-line job.out")
     args = parser.parse_args()
+    if args.big:
+        return main_big(args.trials, args.log_mb)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         ids = make_registry(Path(tmp), args.jobs)

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 from orchestrator.errors import InputError, OrchError
-from orchestrator.registry import JobPaths, create_once, make_dir, read_json, read_json_lines, validate_job_id
+from orchestrator.registry import (JobPaths, create_once, make_dir, numbered_json_lines, read_json, read_record,
+                                   report_skipped, validate_job_id)
 
 
 def parent_id(paths: JobPaths) -> str | None:
     """The job this one continues, or None."""
     if not paths.submission.exists():
         return None
-    return read_json(paths.submission).get("parent_job_id")
+    return read_record(paths.submission).get("parent_job_id")
 
 
 def chain(paths: JobPaths) -> list[JobPaths]:
@@ -39,11 +41,19 @@ def chain(paths: JobPaths) -> list[JobPaths]:
 
 
 def children(paths: JobPaths) -> list[str]:
-    """The attempts submitted to continue this job (normally at most one)."""
+    """The attempts submitted to continue this job (normally at most one); a file in ``children/`` that
+    does not name a job is skipped and reported once."""
     try:
-        return sorted(validate_job_id(name) for name in os.listdir(paths.children))
+        names = sorted(os.listdir(paths.children))
     except FileNotFoundError:
         return []
+    found = []
+    for name in names:
+        try:
+            found.append(validate_job_id(name))
+        except InputError:
+            report_skipped(f"{paths.children / name}: not an attempt's marker (its name is not a job ID)")
+    return found
 
 
 def descendants(paths: JobPaths) -> list[str]:
@@ -98,7 +108,7 @@ def search_id(paths: JobPaths) -> str:
     """The ID of the search ``paths`` belongs to: its submission's ``search_id`` (a worker, or an
     attempt continuing one), else the first attempt of its chain."""
     if paths.submission.exists():
-        declared = read_json(paths.submission).get("search_id")
+        declared = read_record(paths.submission).get("search_id")
         if declared:
             return validate_job_id(declared)
     return chain(paths)[0].job_id
@@ -113,12 +123,12 @@ def workers(search: JobPaths) -> list[str]:
     """The worker tasks of a search (the search's own job when it has one worker)."""
     if not search.submission.exists():
         return [search.job_id]
-    return [validate_job_id(w) for w in read_json(search.submission).get("worker_ids") or [search.job_id]]
+    return [validate_job_id(w) for w in read_record(search.submission).get("worker_ids") or [search.job_id]]
 
 
 def is_search_entry(paths: JobPaths) -> bool:
     """Whether ``paths`` is the entry of a search of several workers (not a job of its own)."""
-    return paths.submission.exists() and bool(read_json(paths.submission).get("worker_ids"))
+    return paths.submission.exists() and bool(read_record(paths.submission).get("worker_ids"))
 
 
 def members(search: JobPaths) -> list[JobPaths]:
@@ -155,7 +165,30 @@ def members_with(paths: JobPaths) -> list[JobPaths]:
 
 def search_records(paths: JobPaths) -> list[dict[str, Any]]:
     """Trial records of the search ``paths`` belongs to (all its workers and attempts), one per trial."""
-    return counting([r for member in members_with(paths) for r in read_json_lines(member.trials)])
+    return counting([r for member in members_with(paths) for r in trial_records(member.trials)])
+
+
+def trial_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The trial records of one ``trials.jsonl``; a line that is not one is skipped and reported once."""
+    for number, record in numbered_json_lines(path):
+        problem = _not_a_trial(record)
+        if problem:
+            report_skipped(f"{path} line {number}: not a trial record ({problem})")
+        else:
+            yield record
+
+
+def _not_a_trial(record: dict[str, Any]) -> str | None:
+    """What a record lacks to be a trial record (what the readers of records rely on), or None."""
+    if not isinstance(record.get("trial"), int) or record["trial"] < 0:
+        return "expected a trial number"
+    if not isinstance(record.get("job_id"), str):
+        return "expected a job_id"
+    if record.get("status") not in {*RESULTS, "failed"}:
+        return "expected a status of ok, pruned or failed"
+    if record["status"] in RESULTS and not isinstance(record.get("loss"), (int, float)):
+        return "expected a loss"
+    return None
 
 
 def search_result(search: JobPaths) -> JobPaths | None:

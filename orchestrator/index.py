@@ -7,15 +7,18 @@ that are settled (terminal, recovery decided) never change again.
 
 from __future__ import annotations
 
-import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from orchestrator.attempts import children, search_records
-from orchestrator.registry import JobPaths, read_json, write_json_atomic
+from orchestrator.errors import InputError, OrchError
+from orchestrator.registry import (JobPaths, jobs_dir, read_optional_record, read_record, report_skipped,
+                                   validate_job_id, write_json_atomic)
 
 INDEX = "index.json"
+UNREADABLE = "UNREADABLE"  # the state shown for a job whose files cannot be read
 
 
 def index_path(root: Path) -> Path:
@@ -23,11 +26,89 @@ def index_path(root: Path) -> Path:
 
 
 def load(root: Path) -> dict[str, dict[str, Any]]:
-    """job_id → row; empty when there is no usable index."""
+    """job_id → row; empty when there is no index, or when it cannot be read (reported once; the next
+    ``orch sync`` rebuilds it from the job directories)."""
+    path = index_path(root)
     try:
-        return read_json(index_path(root))["jobs"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        rows = read_record(path).get("jobs")
+        if not isinstance(rows, dict) or not all(_is_job_id(k) and isinstance(r, dict) for k, r in rows.items()):
+            raise OrchError(f"{path}: expected {{\"jobs\": {{job ID: row}}}}")
+        return rows
+    except FileNotFoundError:
         return {}
+    except OSError as exc:
+        problem = f"{path}: {exc.strerror or exc}"
+    except OrchError as exc:
+        problem = str(exc)
+    report_skipped(f"{problem}; the next orch sync rebuilds it from the job directories")
+    return {}
+
+
+def job_names(root: Path) -> list[str]:
+    """The job directories under ``jobs/``, sorted; anything else there (a README, a ``100.bak`` copy,
+    a symbolic link) is skipped and reported once. Hidden names are nobody's jobs and are passed over."""
+    try:
+        entries = [e for e in os.scandir(jobs_dir(root)) if not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+    names = []
+    for entry in entries:
+        if not _is_job_id(entry.name):
+            report_skipped(f"{entry.path}: not a job directory (its name is not a job ID)")
+        elif not entry.is_dir(follow_symlinks=False):
+            report_skipped(f"{entry.path}: not a job directory")
+        else:
+            names.append(entry.name)
+    return sorted(names)
+
+
+def _is_job_id(name: str) -> bool:
+    try:
+        validate_job_id(name)
+        return True
+    except InputError:
+        return False
+
+
+def read_submission(paths: JobPaths) -> dict[str, Any] | None:
+    """A job's submission record (None when it has none), checked for what its readers rely on; one
+    they cannot use is an ``OrchError`` naming the file and the key."""
+    try:
+        submission = read_record(paths.submission)
+    except FileNotFoundError:
+        return None
+    where = paths.submission
+    if submission.get("scheduler") not in ("slurm", "local"):
+        raise OrchError(f"{where}: scheduler: expected slurm or local")
+    try:
+        moment: datetime | None = datetime.fromisoformat(submission["submitted_at"])
+    except (KeyError, TypeError, ValueError):
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise OrchError(f"{where}: submitted_at: expected an ISO time with a zone, such as 2026-11-21T12:00:00+00:00")
+    request = submission.get("request")
+    if not isinstance(request, dict) or not isinstance(request.get("mem_gb"), (int, float)):
+        raise OrchError(f"{where}: request: expected an object with mem_gb")
+    for key in ("config", "estimate"):
+        if not isinstance(submission.get(key, {}), dict):
+            raise OrchError(f"{where}: {key}: expected an object")
+    return submission
+
+
+def current_row(paths: JobPaths) -> dict[str, Any] | None:
+    """The summary of one job from its files as they are now; None when it has no submission. A job
+    whose files cannot be read is a row in state UNREADABLE, its reason saying why (reported once)."""
+    try:
+        submission = read_submission(paths)
+        if submission is None:
+            return None
+        return row(paths, submission, read_record(paths.scheduler) if paths.scheduler.exists() else None)
+    except OSError as exc:
+        problem = f"{exc.filename}: {exc.strerror}"
+    except OrchError as exc:
+        problem = str(exc)
+    report_skipped(problem)
+    return {**row(paths, {}, None), "state": UNREADABLE, "reason": problem}
 
 
 def written_at(root: Path) -> str | None:
@@ -55,7 +136,7 @@ def count_lines(path: Path) -> int:
 def measured_peak_gb(paths: JobPaths, scheduler: dict[str, Any]) -> float | None:
     """The job's peak memory: the larger of the scheduler's MaxRSS (sampled, so it can miss a short
     peak) and the peaks the job measured itself (``run.json``: its own and its largest trial's)."""
-    run = read_json(paths.run) if paths.run.exists() else {}
+    run = read_optional_record(paths.run) or {}
     candidates = [scheduler.get("max_rss_bytes") and scheduler["max_rss_bytes"] / 1024**3,
                   *(run.get(k) and run[k] / 1024 for k in ("self_peak_rss_mb", "children_peak_rss_mb"))]
     known = [c for c in candidates if c]
@@ -76,7 +157,7 @@ def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] |
         "estimated_peak_gb": submission.get("estimate", {}).get("peak_gb"),
         "state": scheduler.get("state", "PENDING"), "reason": scheduler.get("reason", ""),
         "max_rss_bytes": scheduler.get("max_rss_bytes"), "measured_peak_gb": measured_peak_gb(paths, scheduler),
-        "settled": "recovery" in scheduler,
+        "settled": "recovery" in scheduler, "settled_at": (scheduler.get("recovery") or {}).get("decided_at"),
         "trials_done": len(search_records(paths)) if search else count_lines(paths.trials),
         "search_id": submission.get("search_id"),  # set on the workers of a search and their attempts
         "workers": ({"total": len(submission["worker_ids"]), "running": (scheduler.get("workers") or {}).get("running", 0)}

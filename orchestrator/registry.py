@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -134,12 +135,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def temp_path(path: Path) -> Path:
+    """A fresh, unguessable name beside ``path`` for the file that will become it, keeping its suffix
+    (Keras and numpy insist on theirs): ``.<stem>.<8 hex>.tmp<suffix>`` (``orch sync`` sweeps the
+    ones an interrupted write left behind)."""
+    return path.parent / f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}"
+
+
 def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Make ``path`` by ``write(tmp)`` to a fresh, unguessable name beside it, then rename that over
-    ``path``: readers see the old file or the new one, never a part, and a link planted at ``path``
-    is replaced instead of written through. The temporary name keeps ``path``'s suffix (Keras and
-    numpy insist on theirs): ``.<stem>.<hex>.tmp<suffix>``."""
-    tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}"
+    """Make ``path`` by ``write(tmp)`` to a ``temp_path`` beside it, then rename that over ``path``:
+    readers see the old file or the new one, never a part, and a link planted at ``path`` is
+    replaced instead of written through."""
+    tmp = temp_path(path)
     try:
         write(tmp)
         fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
@@ -165,7 +172,7 @@ def create_once(path: Path, data: dict[str, Any]) -> bool:
     exists already. The content goes to a temporary file that is then ``link``ed to ``path``;
     ``link`` fails when the name exists (atomic on NFS too, unlike ``O_EXCL`` on old NFS or a rename)
     and never follows a link planted at ``path``."""
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    tmp = temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)
@@ -195,61 +202,193 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def append_json_line(path: Path, record: dict[str, Any]) -> None:
-    """Append ``record`` as one JSON line with a single ``write`` and fsync it."""
+    """Append ``record`` as one JSON line with a single ``write`` and fsync it.
+
+    ``path`` is never written through a symbolic link and is created ``FILE_MODE`` whatever the umask.
+    A last line left torn by an append cut short (disk full, a file size limit, a crash) is first kept
+    in ``<name>.torn`` and ended with a newline, so that the new line is whole and readers skip only
+    the torn one. An append the kernel cuts short is an ``OrchError`` naming the file.
+    """
     line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
     try:
-        os.write(fd, line)
-        os.fsync(fd)
+        fd = _open_for_append(path)
+        try:
+            torn = _torn_tail(fd)
+            if torn:
+                _keep_torn(path, torn)
+                line = b"\n" + line
+            _write_whole(fd, path, line)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OrchError(f"{path}: cannot append a line: {exc.strerror or exc}") from None
+
+
+def _open_for_append(path: Path) -> int:
+    """An ``O_APPEND`` descriptor on ``path`` (readable, for ``_torn_tail``); created ``FILE_MODE``,
+    never through a symbolic link."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        if os.path.islink(path):
+            raise OrchError(f"{path}: is a symbolic link; orch never writes through one") from None
+        return os.open(path, flags)
+    os.fchmod(fd, FILE_MODE)
+    return fd
+
+
+def _torn_tail(fd: int) -> bytes:
+    """The bytes after the last newline of the open file: b"" when it is empty or ends with a newline."""
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return b""
+    tail = b""
+    while end > 0:
+        start = max(0, end - 65536)
+        block = os.pread(fd, end - start, start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            return block[cut + 1:] + tail
+        tail, end = block + tail, start
+    return tail
+
+
+def _keep_torn(path: Path, torn: bytes) -> None:
+    """Copy a torn last line of ``path`` to ``<name>.torn`` (a whole record that lacks only its newline
+    needs no copy: ending it makes it readable)."""
+    try:
+        json.loads(torn)
+        return
+    except ValueError:
+        pass
+    aside = path.with_name(f"{path.name}.torn")
+    fd = _open_for_append(aside)
+    try:
+        _write_whole(fd, aside, torn + b"\n")
     finally:
         os.close(fd)
 
 
+def _write_whole(fd: int, path: Path, data: bytes) -> None:
+    """One ``write`` of ``data`` and an fsync; a write the kernel cut short is an ``OrchError``."""
+    written = os.write(fd, data)
+    if written != len(data):
+        raise OrchError(f"{path}: only {written} of {len(data)} bytes of a line were written (disk full, or over "
+                        "a file size limit?); the next append sets the torn line aside")
+    os.fsync(fd)
+
+
+_reported: set[str] = set()
+
+
+def report_skipped(problem: str) -> None:
+    """Say on stderr, once per process, that a reader skipped something it cannot read and went on;
+    ``problem`` names the file (or the line of one) and what was wrong."""
+    if problem not in _reported:
+        _reported.add(problem)
+        print(f"orch: skipped {problem}", file=sys.stderr, flush=True)
+
+
 def read_json(path: Path) -> Any:
-    """Read one JSON file of the registry; a file that is not JSON is an error naming it."""
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return json.load(handle)
-        except json.JSONDecodeError as exc:
-            raise OrchError(f"{path}: not valid JSON ({exc}); was it edited by hand or cut short?") from None
+    """Read one JSON file of the registry; a file that is not JSON (or not UTF-8) is an error naming it."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return json.loads(data)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise OrchError(f"{path}: not valid JSON ({exc}); was it edited by hand or cut short?") from None
+
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
+               type(None): "null"}
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """Read a JSON file of the registry that holds one object (every record of a job does)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise OrchError(f"{path}: expected a JSON object, found {_JSON_TYPES.get(type(data), 'something else')}")
+    return data
+
+
+def read_optional_record(path: Path) -> dict[str, Any] | None:
+    """The record in ``path``; None when there is none, or when it cannot be read (reported once)."""
+    try:
+        return read_record(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        report_skipped(f"{path}: {exc.strerror or exc}")
+    except OrchError as exc:
+        report_skipped(str(exc))
+    return None
+
+
+def _parse_line(path: Path, number: int, line: bytes) -> dict[str, Any] | None:
+    """The record on line ``number`` (1-based) of a JSON-lines file; None, reported once, when it is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        report_skipped(f"{path} line {number}: not valid JSON (a line torn by a crash or a full disk?)")
+        return None
+    if not isinstance(record, dict):
+        report_skipped(f"{path} line {number}: expected a JSON object, found "
+                       f"{_JSON_TYPES.get(type(record), 'something else')}")
+        return None
+    return record
 
 
 def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the records of a JSON-lines file; a last line cut short by a crash is skipped."""
-    if not path.exists():
+    """Yield the records of a JSON-lines file. A last line not yet ended (an append in progress, or cut
+    short) is left for later; a complete line that is not a JSON object is skipped and reported once."""
+    return (record for _, record in numbered_json_lines(path))
+
+
+def numbered_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``read_json_lines`` with the (1-based) line number of each record, for readers that check them."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
         return
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.endswith("\n"):
-                yield json.loads(line)
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if line.endswith(b"\n") and line.strip():
+                record = _parse_line(path, number, line)
+                if record is not None:
+                    yield number, record
 
 
 class LineTails:
     """JSON-lines files read incrementally: each call parses only what was appended since the last
     (the files are append-only); a last line not yet complete is read once it is. A file replaced by
-    a new one (a trial run again in the same directory) is noticed by its first bytes and read anew."""
+    a new one (a trial run again in the same directory) is noticed by its first bytes and read anew.
+    A line that is not a JSON object is skipped and reported once."""
 
     HEAD = 128
 
     def __init__(self) -> None:
-        self.seen: dict[Path, tuple[bytes, int, list[dict[str, Any]]]] = {}  # path → head, offset, records
+        # path → head, offset, lines read, records
+        self.seen: dict[Path, tuple[bytes, int, int, list[dict[str, Any]]]] = {}
 
     def read(self, path: Path) -> list[dict[str, Any]]:
         """Every complete record of ``path`` so far."""
-        head, offset, records = self.seen.get(path, (b"", 0, []))
+        head, offset, count, records = self.seen.get(path, (b"", 0, 0, []))
         try:
             with open(path, "rb") as handle:
                 if handle.read(len(head)) != head:
-                    head, offset, records = b"", 0, []
+                    head, offset, count, records = b"", 0, 0, []
                 handle.seek(offset)
                 data = handle.read()
         except FileNotFoundError:
             self.seen.pop(path, None)
             return []
         end = data.rfind(b"\n") + 1
-        records = records + [json.loads(line) for line in data[:end].splitlines() if line]
+        lines = data[:end].split(b"\n")[:-1]
+        parsed = (_parse_line(path, count + n, line) for n, line in enumerate(lines, 1) if line.strip())
+        records = records + [r for r in parsed if r is not None]
         head = head or data[:min(end, self.HEAD)]  # read from the start: the first complete bytes
-        self.seen[path] = (head, offset + end, records)
+        self.seen[path] = (head, offset + end, count + len(lines), records)
         return records
 
 

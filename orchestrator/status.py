@@ -10,21 +10,23 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from orchestrator import attempts, claims, index
 from orchestrator.errors import InputError
-from orchestrator.registry import JobPaths, jobs_dir, read_json, validate_job_id
+from orchestrator.registry import JobPaths, read_optional_record, validate_job_id
 
 LOG_LINES = 15
+LOG_BYTES = 64 * 1024  # the most of a log's end read to show its last lines
 GIB = 1024**3
 
 
 def _read(path: Path) -> dict[str, Any] | None:
-    return read_json(path) if path.exists() else None
+    """A record of the job; None when it has none, or when it cannot be read (reported once on stderr,
+    and the rest of the job is shown)."""
+    return read_optional_record(path)
 
 
 def ago(moment: str | None, now: datetime) -> str:
@@ -48,27 +50,38 @@ def duration(seconds: float) -> str:
 
 
 def log_tail(path: Path, lines: int = LOG_LINES) -> list[str]:
+    """The last ``lines`` lines of a log, from its last ``LOG_BYTES`` only: a log may be huge, or one
+    endless line (``\r`` ends a line too, as progress bars use it)."""
     try:
-        with open(path, errors="replace") as handle:
-            return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return []
+    try:
+        start = max(0, os.fstat(fd).st_size - LOG_BYTES)
+        os.lseek(fd, start, os.SEEK_SET)
+        data = os.read(fd, LOG_BYTES)
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    found = text.split("\n")
+    if found[-1] == "":
+        found.pop()
+    if start and len(found) > 1:
+        found.pop(0)  # the first line is cut: the whole of it is before the part read
+    return found[-lines:]
 
 
 def array_tasks(root: Path, job_id: str) -> list[str]:
     """The registry's tasks of array ``job_id`` (``<job_id>_<n>``), in task order."""
     prefix = f"{job_id}_"
-    try:
-        names = [e.name for e in os.scandir(jobs_dir(root)) if e.name.startswith(prefix)]
-    except FileNotFoundError:
-        return []
+    names = [n for n in index.job_names(root) if n.startswith(prefix)]
     return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
 
 
 def job_view(root: Path, job_id: str) -> dict[str, Any]:
     """Everything the registry knows about one job (or one search of several workers), as plain data."""
     paths = JobPaths(root, validate_job_id(job_id))
-    submission = _read(paths.submission)
+    submission = index.read_submission(paths)
     if submission is None:
         raise InputError(f"job {job_id}", f"not in the registry at {root} (is --registry or ORCH_REGISTRY right?)")
     records = attempts.search_records(paths)
@@ -257,19 +270,13 @@ def job_rows(root: Path, workers: bool = False) -> list[dict[str, Any]]:
     """A summary row per job (a search of several workers is one row; ``workers`` adds a row for each
     of its workers): the index's, refreshed from the files for jobs not settled or not indexed."""
     rows = index.load(root)
-    try:
-        names = [e.name for e in os.scandir(jobs_dir(root))]
-    except FileNotFoundError:
-        names = []
     out = []
-    for name in names:
+    for name in index.job_names(root):
         row = rows.get(name)
         if row is None or not row.get("settled"):
-            paths = JobPaths(root, validate_job_id(name))
-            submission = _read(paths.submission)
-            if submission is None:
+            row = index.current_row(JobPaths(root, name))
+            if row is None:
                 continue
-            row = index.row(paths, submission, _read(paths.scheduler))
         if workers or not row.get("search_id"):
             out.append(row)
     return sorted(out, key=lambda r: (r["submitted_at"] or "", r["job_id"]), reverse=True)
@@ -297,7 +304,7 @@ def filter_rows(rows: list[dict[str, Any]], config: str | None, states: list[str
             continue
         if states and r["state"] not in states:
             continue
-        if since and datetime.fromisoformat(r["submitted_at"]) < since:
+        if since and (not r["submitted_at"] or datetime.fromisoformat(r["submitted_at"]) < since):
             continue
         out.append(r)
     return out

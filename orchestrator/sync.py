@@ -19,12 +19,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator import attempts, index, slurm
+from orchestrator import attempts, index, slurm, sweep
 from orchestrator.config import load_config
 from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
-from orchestrator.registry import (FILE_MODE, STICKY_DIR_MODE, JobPaths, jobs_dir, make_dir, read_json, set_mode,
-                                   validate_job_id, write_json_atomic)
+from orchestrator.registry import (FILE_MODE, STICKY_DIR_MODE, JobPaths, jobs_dir, make_dir, read_optional_record,
+                                   read_record, set_mode, write_json_atomic)
 from orchestrator.site import load_profile
 from orchestrator.scheduler_state import (Observation, local_observation, own_records, queue_observations,
                                           sacct_observations, search_observation)
@@ -42,6 +42,7 @@ class Report:
     decisions: list[str] = field(default_factory=list)  # every decision, for --verbose
     scheduler_calls: int = 0
     tracked: int = 0
+    swept: int = 0  # leftovers of interrupted writes removed
     skipped: str | None = None
 
 
@@ -104,32 +105,72 @@ class Tick:
         jobs = [t for t in tracked if not t[1].get("worker_ids")]
         observed = self.observe_slurm([t for t in jobs if t[1]["scheduler"] == "slurm"])
         for paths, submission, previous in jobs:
-            if submission["scheduler"] == "local":
-                observation = local_observation(paths)
-            else:
-                observation = observed.get(paths.job_id)
-            current = self.update(paths, submission, previous, observation)
-            if JobState(current["state"]).terminal and "recovery" not in current:
-                if time.monotonic() > self.deadline:
-                    self.report.problems.append(f"time budget used up; recovery of {paths.job_id} waits for the next tick")
-                else:
-                    current = self.recover(paths, submission, current)
-            self.rows[paths.job_id] = index.row(paths, submission, current)
+            self.each(paths, lambda: self.sync_job(paths, submission, previous, observed))
         for paths, submission, previous in searches:  # after their workers, whose records they sum up
-            current, settled = self.update_search(paths, submission, previous)
-            if settled and "recovery" not in current:
-                current = self.settle(paths, current, "a search of several workers: each worker is recovered "
-                                                      "on its own")
-            self.rows[paths.job_id] = index.row(paths, submission, current)
+            self.each(paths, lambda: self.sync_search(paths, submission, previous))
+        self.sweep()
         index.save(self.root, self.rows, iso(self.clock()))
         return self.report
+
+    def sweep(self) -> None:
+        """Remove the leftovers of interrupted writes untouched for a day: the registry's own every tick,
+        and a settled job's once, a day after it settled (by then every leftover of it is that old)."""
+        swept = sweep.Swept()
+        cutoff = time.time() - sweep.AGE_S  # against the files' times
+        sweep.sweep_root(self.root, cutoff, swept)
+        due = iso(self.clock() - timedelta(seconds=sweep.AGE_S))
+        for job_id, row in self.rows.items():
+            if row.get("settled") and not row.get("swept") and str(row.get("settled_at") or "") < due:
+                if time.monotonic() > self.deadline:
+                    self.report.problems.append("time budget used up; sweeping settled jobs goes on next tick")
+                    break
+                sweep.sweep_tree(jobs_dir(self.root) / job_id, cutoff, swept)
+                row["swept"] = True
+        self.report.swept = swept.removed
+        self.report.problems += swept.problems
+        if swept.removed:
+            self.report.changes.append(f"swept {swept.removed} leftovers of interrupted writes (untouched for a day)")
+
+    def each(self, paths: JobPaths, step: Callable[[], None]) -> None:
+        """Run one job's step of the tick; a job whose files cannot be read is reported and the tick goes
+        on for every other job."""
+        try:
+            step()
+        except OrchError as exc:
+            self.report.problems.append(f"skipped {paths.job_id}: {exc}")
+        except OSError as exc:
+            self.report.problems.append(f"skipped {paths.job_id}: {exc.filename}: {exc.strerror}")
+
+    def sync_job(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None,
+                 observed: dict[str, Observation]) -> None:
+        """Update one job's record from what the scheduler (or its local runner) says, recover it once it
+        ended, and refresh its row."""
+        if submission["scheduler"] == "local":
+            observation = local_observation(paths)
+        else:
+            observation = observed.get(paths.job_id)
+        current = self.update(paths, submission, previous, observation)
+        if JobState(current["state"]).terminal and "recovery" not in current:
+            if time.monotonic() > self.deadline:
+                self.report.problems.append(f"time budget used up; recovery of {paths.job_id} waits for the next tick")
+            else:
+                current = self.recover(paths, submission, current)
+        self.rows[paths.job_id] = index.row(paths, submission, current)
+
+    def sync_search(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None) -> None:
+        """Update a search of several workers from its workers' records, settle it once they all are, and
+        refresh its row."""
+        current, settled = self.update_search(paths, submission, previous)
+        if settled and "recovery" not in current:
+            current = self.settle(paths, current, "a search of several workers: each worker is recovered on its own")
+        self.rows[paths.job_id] = index.row(paths, submission, current)
 
     def update_search(self, paths: JobPaths, submission: dict[str, Any],
                       previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
         """A search's record from its workers' newest attempts (their records are this tick's);
         whether every one of them is settled."""
         newest = [attempts.newest(JobPaths(self.root, w)) for w in attempts.workers(paths)]
-        records = [read_json(p.scheduler) if p.scheduler.exists() else {} for p in newest]
+        records = [read_optional_record(p.scheduler) or {} for p in newest]
         observation = search_observation([r.get("state") for r in records],
                                          attempts.search_result(paths) is not None)
         settled = all("recovery" in r for r in records)
@@ -141,27 +182,46 @@ class Tick:
         return current, settled
 
     def tracked(self) -> list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]:
-        """Every job not yet settled: new directories and the index's unsettled rows."""
-        found = []
-        try:
-            names = sorted(e.name for e in os.scandir(jobs_dir(self.root)) if e.is_dir())
-        except FileNotFoundError:
-            return []
+        """Every job not yet settled: new directories and the index's unsettled rows. A job the index has
+        no row for (a new one, or the index was lost) that its own record says is settled gets its row
+        back from that record and is not tracked: the scheduler may have long forgotten it."""
+        found: dict[str, tuple[JobPaths, dict[str, Any], dict[str, Any] | None]] = {}
+        names = index.job_names(self.root)
         present = set(names)
         wanted = [n for n in names if not self.rows.get(n, {}).get("settled")]
+        reopened: set[str] = set()  # settled searches that a worker's new attempt reopens
         for name in wanted:
+            if name in found:
+                continue
+            paths = JobPaths(self.root, name)
             try:
-                paths = JobPaths(self.root, validate_job_id(name))
-                if not paths.submission.exists():
-                    continue
-                previous = read_json(paths.scheduler) if paths.scheduler.exists() else None
-                found.append((paths, read_json(paths.submission), previous))
-                search = found[-1][1].get("search_id")
-                if search and search in present and search not in wanted:  # a settled search gets a new attempt
-                    wanted.append(search)
+                submission = index.read_submission(paths)
             except OrchError as exc:  # one bad entry must not stop the tick for every other job
                 self.report.problems.append(f"skipped {name}: {exc}")
-        return found
+                continue
+            if submission is None:
+                continue
+            previous = self.previous(paths)
+            if previous and "recovery" in previous and name not in self.rows and name not in reopened:
+                self.each(paths, lambda: self.rows.update({name: index.row(paths, submission, previous)}))
+                continue
+            found[name] = (paths, submission, previous)
+            search = submission.get("search_id")
+            if search and search in present and search not in found and search not in reopened:
+                reopened.add(search)
+                wanted.append(search)
+        return list(found.values())
+
+    def previous(self, paths: JobPaths) -> dict[str, Any] | None:
+        """The job's scheduler record as sync last wrote it; one that cannot be read is reported and the
+        job observed anew (and the record rewritten)."""
+        try:
+            return read_record(paths.scheduler)
+        except FileNotFoundError:
+            return None
+        except OrchError as exc:
+            self.report.problems.append(f"{exc}; the job is observed anew")
+            return None
 
     def call(self, what: Callable[[], Any]) -> Any:
         self.report.scheduler_calls += 1
@@ -254,7 +314,7 @@ class Tick:
                     decision_text, child = f"recovery failed: {exc}", None
                     self.report.problems.append(f"{paths.job_id}: {decision_text}")
         if state is JobState.FAILED and paths.run.exists():
-            record["job_reason"] = read_json(paths.run).get("reason")
+            record["job_reason"] = (read_optional_record(paths.run) or {}).get("reason")
         return self.settle(paths, record, decision_text, child)
 
     def settle(self, paths: JobPaths, record: dict[str, Any], decision: str, child: str | None = None) -> dict[str, Any]:
