@@ -39,7 +39,7 @@ from jobs import data
 from jobs.coordination import Coordinator, Heartbeat, beat_interval_s
 from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run_search
 from orchestrator.attempts import best_record
-from orchestrator.config import Config, config_hash, load_config
+from orchestrator.config import SUBMITTED_CONFIGS, Config, config_hash, load_config, submitted_configs
 from orchestrator.errors import OrchError
 from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_atomic, write_json_atomic
 from orchestrator.state import EXIT_INTERRUPTED
@@ -102,7 +102,7 @@ def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[
 
 def run_job(config_file: Path, job_dir: Path) -> int:
     paths = JobPaths(job_dir.parent.parent, job_dir.name)
-    config = load_config(config_file)
+    config = load_config(config_file, submitted=submitted_configs())
     if len(config.planes) != 1:
         raise OrchError(f"{config_file}: a job trains one plane; got {list(config.planes)}")
     plane = config.planes[0]
@@ -216,7 +216,11 @@ def main(task: str, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m jobs.{task}")
     parser.add_argument("--config", required=True, type=Path, help="the frozen config (absolute path)")
     parser.add_argument("--job-dir", required=True, type=Path, help="this job's registry directory")
+    parser.add_argument("--config-sha256", help="comma-separated hashes of the configs submitted: any other "
+                                                "config.json is refused (its trials check it too)")
     args = parser.parse_args(argv)
+    if args.config_sha256:
+        os.environ[SUBMITTED_CONFIGS] = args.config_sha256  # for the trial and final processes
     try:
         return run_job(args.config, args.job_dir)
     except Exception as exc:  # the job's last word goes to the registry, whatever it was

@@ -25,7 +25,7 @@ from jobs.metrics import classification, roc_curve
 from jobs.pruning import Curve, best_so_far, decide
 from orchestrator import claims
 from orchestrator.attempts import search_of, search_records
-from orchestrator.config import MONITORS, Config, load_config, loss_of
+from orchestrator.config import MONITORS, Config, load_config, loss_of, submitted_configs
 from orchestrator.registry import JobPaths, LineTails, append_json_line, read_json, write_atomic, write_json_atomic
 
 MAX_ROC_POINTS = 1000
@@ -208,7 +208,7 @@ def main(argv: list[str]) -> int:
     mode, job_dir, number = argv
     job_dir_path = Path(job_dir)
     paths = JobPaths(job_dir_path.parent.parent, job_dir_path.name)
-    config = load_config(paths.config)
+    config = load_config(paths.config, submitted=submitted_configs())
     threads = setup_threads()
     if mode == "trial":
         result = run_trial(paths, config, int(number))

@@ -17,6 +17,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 from orchestrator.errors import InputError
@@ -228,14 +229,30 @@ def read_json_file(path: Path) -> Any:
         raise InputError(str(path), f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
 
 
-def load_config(path: str | Path, resolve_paths: bool = True) -> Config:
+SUBMITTED_CONFIGS = "ORCH_CONFIG_SHA256"  # a job's processes: the hashes its batch script names
+
+
+def submitted_configs() -> list[str] | None:
+    """The hashes of the configs this job was submitted with, from ``SUBMITTED_CONFIGS`` (None when
+    its batch script named none)."""
+    value = os.environ.get(SUBMITTED_CONFIGS)
+    return value.split(",") if value else None
+
+
+def load_config(path: str | Path, resolve_paths: bool = True, submitted: Collection[str] | None = None) -> Config:
     """Read and validate one config file (structure only; the data is checked by ``scan``).
 
     With ``resolve_paths`` false, ``data_directories`` and ``output_folder`` stay as
-    written (no ``${VAR}`` needed): enough to compare configs, not to run them."""
+    written (no ``${VAR}`` needed): enough to compare configs, not to run them. With
+    ``submitted`` (the ``config_hash`` of each config a submission froze, as its batch script
+    names them), a file that is none of them is refused: a job runs only what was validated."""
     path = Path(path).resolve()
     src = str(path)
-    top = Section(read_json_file(path), "", src)
+    data = read_json_file(path)
+    if submitted is not None and config_hash(data) not in submitted:
+        raise InputError(src, "is not the config this job was submitted with (its SHA-256 differs): it was "
+                              "changed in the registry after submission, and the job does not run it")
+    top = Section(data, "", src)
 
     name, version = _name_and_version(top, path)
     parent = top.take("parent", optional(string), "a config file name (relative to this file) or null", None)

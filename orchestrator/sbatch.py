@@ -3,7 +3,9 @@
 Nothing from a config reaches the script unquoted: names are validated
 (``config.NAME_RE``), SLURM values are validated tokens, and every path is
 ``shlex.quote``d. The job finds its registry directory from the scheduler's
-variables at run time, because the job ID exists only after ``sbatch``.
+variables at run time, because the job ID exists only after ``sbatch``, and checks its
+``config.json`` against the hashes the script names (the script itself cannot be changed
+after submission: the scheduler, or the local runner, keeps its own copy).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import Config
+from orchestrator.config import Config, config_hash
 from orchestrator.errors import InputError
 from orchestrator.site import SiteProfile
 
@@ -112,8 +114,14 @@ def render(config: Config, request: Request, profile: SiteProfile, root: Path) -
              'else job_id="$SLURM_JOB_ID"; fi',
              f'job_dir={shlex.quote(str(jobs))}/"$job_id"',
              f'exec {shlex.quote(profile.python)} -m jobs.{config.task} --config "$job_dir/config.json" '
-             '--job-dir "$job_dir"']
+             f'--job-dir "$job_dir" --config-sha256 {",".join(submitted_hashes(config))}']
     return "\n".join(lines) + "\n"
+
+
+def submitted_hashes(config: Config) -> list[str]:
+    """The ``config_hash`` of each frozen config a submission of ``config`` writes (one per plane):
+    the script names them, and the job refuses a ``config.json`` that is none of them."""
+    return [config_hash(config.frozen(plane)) for plane in config.planes]
 
 
 def _check_sbatch_path(config: Config, jobs: Path) -> None:

@@ -159,15 +159,19 @@ def test_the_local_runner_runs_the_script_made_at_submit_not_what_is_in_the_job_
         write_config: Callable[..., Path], workdir: Path) -> None:
     root = workdir / "registry"
     submitted = plan(write_config(v4_config()), root)
-    paths = create_entry(root, JOB, {"job.sbatch": submitted.script, "submission.json": "{}\n"})
+    frozen = submitted.config.frozen("X")
+    paths = create_entry(root, JOB, {"job.sbatch": submitted.script, "submission.json": "{}\n",
+                                     "config.json": json.dumps(frozen)})
     pwned = workdir / "pwned"
-    paths.script.write_text(f"#!/bin/bash\ntouch {pwned}.script\n")  # rewritten by a member before the start
-    (paths.dir / "jobs").mkdir()  # and a package named like ours, where the job runs from
+    # before the job starts, a member rewrites its script and its config, and plants a package named like ours
+    paths.script.write_text(f"#!/bin/bash\ntouch {pwned}.script\n")
+    write_json_atomic(paths.config, {**frozen, "output_folder": str(pwned)})
+    (paths.dir / "jobs").mkdir()
     (paths.dir / "jobs" / "__init__.py").write_text("")
     (paths.dir / "jobs" / "mt_identifier.py").write_text(f"open({str(pwned)!r} + '.module', 'w')\n")
-    assert local.launch(root, [[JOB]], submitted.script).wait(timeout=120) != 0  # no config.json: our job refuses
+    assert local.launch(root, [[JOB]], submitted.script).wait(timeout=120) == 2
     assert list(workdir.glob("pwned*")) == []
-    assert "config.json" in paths.log.read_text()
+    assert f"orch job: error: {paths.config}: is not the config this job was submitted with" in paths.log.read_text()
 
 
 def _reserve(paths: JobPaths, n: int, wins: Any) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator.config import load_config
 from orchestrator.errors import InputError
-from orchestrator.sbatch import build_request, format_mem, format_time, render
+from orchestrator.sbatch import build_request, format_mem, format_time, render, submitted_hashes
 from orchestrator.site import load_profile
 from tests.conftest import REPO, v4_config
 
@@ -35,7 +35,8 @@ def render_fixed(config_path: Path, root: Path = Path("/shared/orch-registry"), 
 def test_golden_scripts_under_the_default_profile(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCH_DATA_ROOT", "/data/mt_identifier")
     monkeypatch.delenv("ORCH_SITE_DIR", raising=False)
-    script = render_fixed(path)
+    hashes = ",".join(submitted_hashes(load_config(path)))  # of frozen configs naming this checkout's paths
+    script = render_fixed(path).replace(f"--config-sha256 {hashes}\n", "--config-sha256 <sha256 of config.json>\n")
     golden = GOLDEN / f"{path.stem}.sbatch"
     if os.environ.get("ORCH_UPDATE_GOLDEN"):
         golden.write_text(script)
