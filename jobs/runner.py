@@ -133,7 +133,7 @@ def run_job(config_file: Path, job_dir: Path) -> int:
     timings: dict[str, float] = {}
     started = time.monotonic()
     cache = coordinator.search.cache
-    record = data.prepare(config, plane, cache, config_hash(read_json(config_file)))
+    record = data.prepare(config, plane, cache, config_hash(config.raw))  # as verified, not read again
     write_json_atomic(paths.data_record, record)
     timings["load_s"] = round(time.monotonic() - started, 2)
     splits = record["splits"]

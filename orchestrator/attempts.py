@@ -17,9 +17,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from orchestrator.errors import InputError, OrchError
-from orchestrator.registry import (JobPaths, create_once, make_dir, numbered_json_lines, read_json, read_record,
-                                   report_skipped, validate_job_id)
+from orchestrator.errors import InputError
+from orchestrator.registry import (JobPaths, create_once, is_job_id, make_dir, numbered_json_lines,
+                                   read_optional_record, read_record, report_skipped, validate_job_id)
 
 
 def parent_id(paths: JobPaths) -> str | None:
@@ -49,9 +49,9 @@ def children(paths: JobPaths) -> list[str]:
         return []
     found = []
     for name in names:
-        try:
-            found.append(validate_job_id(name))
-        except InputError:
+        if is_job_id(name):
+            found.append(name)
+        elif not name.startswith("."):  # a marker being created (registry.temp_path) is not a stray file
             report_skipped(f"{paths.children / name}: not an attempt's marker (its name is not a job ID)")
     return found
 
@@ -74,6 +74,13 @@ def newest(paths: JobPaths) -> JobPaths:
     return JobPaths(paths.root, later[-1]) if later else paths
 
 
+def submitted_config(submission: dict[str, Any]) -> list[str] | None:
+    """The hash of the config a job was submitted with, as ``load_config(submitted=...)`` takes it (None
+    for a submission from before orch recorded it)."""
+    digest = submission.get("config_sha256")
+    return [digest] if isinstance(digest, str) else None
+
+
 def reserve_next(parent: JobPaths, owner: dict[str, Any]) -> None:
     """Reserve the making of the one attempt that continues ``parent`` (``owner``: who, where, when),
     or raise ``InputError``: an attempt already made, or another command reserved it first (the
@@ -83,10 +90,7 @@ def reserve_next(parent: JobPaths, owner: dict[str, Any]) -> None:
         raise InputError(f"job {parent.job_id}", f"is already continued by {', '.join(made)}; a new attempt "
                                                  f"continues the newest: orch resubmit {newest(parent).job_id}")
     if not create_once(parent.next_attempt, owner):
-        try:
-            holder = read_json(parent.next_attempt)
-        except OrchError:
-            holder = {}
+        holder = read_optional_record(parent.next_attempt) or {}
         who = f"{holder.get('user', '?')}@{holder.get('host', '?')} (pid {holder.get('pid', '?')}) " \
               f"since {holder.get('reserved_at', '?')}"
         raise InputError(f"job {parent.job_id}", f"its next attempt is being made by {who}; if that command died "

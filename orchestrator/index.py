@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.attempts import children, search_records
-from orchestrator.errors import InputError, OrchError
-from orchestrator.registry import (JobPaths, jobs_dir, read_optional_record, read_record, report_skipped,
-                                   validate_job_id, write_json_atomic)
+from orchestrator.errors import OrchError
+from orchestrator.registry import (JobPaths, is_job_id, jobs_dir, make_dir, read_optional_record, read_record,
+                                   report_skipped, write_json_atomic)
 
-INDEX = "index.json"
+INDEX = Path("index") / "index.json"  # in a folder of its own: the root is sticky, and every member's sync rewrites it
 UNREADABLE = "UNREADABLE"  # the state shown for a job whose files cannot be read
 
 
@@ -31,7 +31,7 @@ def load(root: Path) -> dict[str, dict[str, Any]]:
     path = index_path(root)
     try:
         rows = read_record(path).get("jobs")
-        if not isinstance(rows, dict) or not all(_is_job_id(k) and isinstance(r, dict) for k, r in rows.items()):
+        if not isinstance(rows, dict) or not all(is_job_id(k) and isinstance(r, dict) for k, r in rows.items()):
             raise OrchError(f"{path}: expected {{\"jobs\": {{job ID: row}}}}")
         return rows
     except FileNotFoundError:
@@ -53,21 +53,13 @@ def job_names(root: Path) -> list[str]:
         return []
     names = []
     for entry in entries:
-        if not _is_job_id(entry.name):
+        if not is_job_id(entry.name):
             report_skipped(f"{entry.path}: not a job directory (its name is not a job ID)")
         elif not entry.is_dir(follow_symlinks=False):
             report_skipped(f"{entry.path}: not a job directory")
         else:
             names.append(entry.name)
     return sorted(names)
-
-
-def _is_job_id(name: str) -> bool:
-    try:
-        validate_job_id(name)
-        return True
-    except InputError:
-        return False
 
 
 def read_submission(paths: JobPaths) -> dict[str, Any] | None:
@@ -89,6 +81,9 @@ def read_submission(paths: JobPaths) -> dict[str, Any] | None:
     request = submission.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("mem_gb"), (int, float)):
         raise OrchError(f"{where}: request: expected an object with mem_gb")
+    attempt = submission.get("attempt", 1)
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        raise OrchError(f"{where}: attempt: expected a whole number from 1")
     for key in ("config", "estimate"):
         if not isinstance(submission.get(key, {}), dict):
             raise OrchError(f"{where}: {key}: expected an object")
@@ -122,6 +117,7 @@ def written_at(root: Path) -> str | None:
 
 
 def save(root: Path, rows: dict[str, dict[str, Any]], written_at: str) -> None:
+    make_dir(index_path(root).parent)
     write_json_atomic(index_path(root), {"written_at": written_at, "jobs": rows})
 
 

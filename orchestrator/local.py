@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 from orchestrator.errors import OrchError
-from orchestrator.registry import FILE_MODE, JobPaths, set_mode, write_json_atomic
+from orchestrator.registry import JobPaths, open_file, write_json_atomic
 
 
 def task_env(job_id: str) -> dict[str, str]:
@@ -62,16 +62,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def open_log(path: Path) -> int:
-    """The task's log, opened for appending without following a link planted in its place."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
-    except OSError as exc:
-        raise OrchError(f"{path}: cannot open the job's log ({exc.strerror})") from None
-    set_mode(fd, FILE_MODE)
-    return fd
-
-
 def run_tasks(root: Path, groups: list[list[str]], script: str) -> int:
     """Run ``script`` for each task, the tasks of a group at once, the groups in turn; return the first
     non-zero exit code (0 if all succeeded)."""
@@ -97,7 +87,7 @@ def run_tasks(root: Path, groups: list[list[str]], script: str) -> int:
                                                       "cancelled": signal.SIGTERM in received})
                 continue
             try:
-                log = open_log(paths.log)
+                log = open_file(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the job's log")
             except OrchError as exc:  # this task cannot run; the others still do
                 write_json_atomic(paths.local_state, {**base, "ended_at": _now(), "exit_code": 1, "cancelled": False,
                                                       "error": str(exc)})

@@ -4,9 +4,11 @@ The registry is plain files on a (possibly NFS) shared filesystem. Every file
 has exactly one writer; every write is temp file + fsync + ``os.replace``;
 appends are whole lines written with one ``write`` on an ``O_APPEND`` file.
 Directories are group-shareable (setgid, g+rwx) so a group can share a registry, and
-every mode is set explicitly, whatever the umask; ``jobs/``, ``.staging/`` and ``locks/``
-are sticky too, so no member can remove or rename another's job directory. Nothing is
-written or chmodded through a symbolic link. A file that must be created at most once
+every mode is set explicitly, whatever the umask; the root, ``jobs/``, ``.staging/`` and
+``locks/`` are sticky too, so no member can remove, rename or swap for a link another's job
+directory or the registry's own folders. No write or chmod follows a symbolic link at the
+name it writes (inside a job directory, which the group may write, a member can still
+replace a subfolder). A file that must be created at most once
 (a claim, the reservation of a job's next attempt) is made with ``create_once``.
 
 Layout under the root::
@@ -14,6 +16,7 @@ Layout under the root::
     jobs/<job_id>/          one directory per job (``JobPaths``)
     .staging/               entries being assembled; renamed into jobs/ whole
     locks/                  the sync lock
+    index/index.json        orch sync's summary row per job (``orchestrator.index``)
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,18 +38,24 @@ import yaml
 from orchestrator.errors import InputError, OrchError
 
 DIR_MODE = 0o2775  # setgid: what is made inside belongs to the group too
-STICKY_DIR_MODE = 0o3775  # and sticky: only an entry's owner may remove or rename it (jobs/, .staging/, locks/)
+STICKY_DIR_MODE = 0o3775  # and sticky: only an entry's owner may remove or rename it (root, jobs/, .staging/, locks/)
 FILE_MODE = 0o664
+MAX_RECORD_BYTES = 64 * 2**20  # a JSON record file larger than this is not one orch wrote
 
 _JOB_ID = re.compile(r"(?:[0-9]{1,12}|local-[0-9]{8}T[0-9]{6}-[0-9a-f]{6})(?:_[0-9]{1,6})?")
 
 
+def is_job_id(name: object) -> bool:
+    """Whether ``name`` is a SLURM ID (``123``, ``123_4``) or a local ID."""
+    return isinstance(name, str) and _JOB_ID.fullmatch(name) is not None
+
+
 def validate_job_id(job_id: str) -> str:
-    """Return ``job_id`` if it is a SLURM ID (``123``, ``123_4``) or a local ID; raise otherwise.
+    """Return ``job_id`` if it is a job ID (``is_job_id``); raise otherwise.
 
     Rejecting everything else keeps IDs from ever naming a path outside the registry.
     """
-    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+    if not is_job_id(job_id):
         raise InputError(
             f"job {job_id!r}",
             "not a job ID; expected a SLURM ID like 17832069 or 17832069_2, or local-YYYYMMDDTHHMMSS-xxxxxx",
@@ -105,16 +115,26 @@ def make_dir(path: Path, mode: int = DIR_MODE) -> None:
         except FileExistsError:
             pass  # made by another process meanwhile
     for folder in reversed(missing) if missing else [path]:
-        try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError as exc:
-            what = "is a symbolic link" if os.path.islink(folder) else exc.strerror
-            raise OrchError(f"{folder}: {what}; expected a directory (orch does not follow links in the registry)") \
-                from None
+        fd = open_nofollow(folder, os.O_RDONLY | os.O_DIRECTORY, "a directory")
         try:
             set_mode(fd, mode if folder == path else DIR_MODE)
         finally:
             os.close(fd)
+
+
+def open_nofollow(path: Path, flags: int, what: str) -> int:
+    """``os.open`` of a registry path, never through a symbolic link at its last component
+    (``O_NOFOLLOW``) and never blocking on a FIFO planted there (``O_NONBLOCK``); a new file is
+    ``FILE_MODE`` less the umask (set it with ``set_mode``). A path that is not there, or is already
+    there for ``O_EXCL``, raises as ``os.open`` does; anything else is an ``OrchError`` saying
+    what ``path`` was expected to be (``what``)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, FILE_MODE)
+    except (FileNotFoundError, FileExistsError):
+        raise
+    except OSError as exc:
+        why = "is a symbolic link" if os.path.islink(path) else exc.strerror or str(exc)
+        raise OrchError(f"{path}: {why}; expected {what} (orch does not follow links in the registry)") from None
 
 
 def set_mode(fd: int, mode: int) -> None:
@@ -178,22 +198,25 @@ def create_once(path: Path, data: dict[str, Any]) -> bool:
         os.fchmod(fd, FILE_MODE)
         os.write(fd, (json.dumps(data, sort_keys=True) + "\n").encode())
         os.fsync(fd)
+        mine = os.fstat(fd).st_ino
+        try:
+            os.link(tmp, path)
+            return True
+        except OSError as exc:
+            # NFS may lose the reply of a link that succeeded (a retry then says EEXIST): whether the
+            # name is our file says whether it is ours (not a link count a member could raise)
+            try:
+                if os.lstat(path).st_ino == mine:
+                    return True
+            except FileNotFoundError:
+                pass
+            if isinstance(exc, FileExistsError):
+                return False
+            raise OrchError(f"{path.parent}: cannot create {path.name} ({exc.strerror}); the registry must be on "
+                            "a filesystem with hard links (NFS, Lustre, GPFS and local disks have them)") from None
     finally:
         os.close(fd)
-    try:
-        os.link(tmp, path)
-        return True
-    except OSError as exc:
-        # NFS may lose the reply of a link that succeeded (a retry then says EEXIST): the link count
-        # of the temporary file says whether it is ours
-        if os.stat(tmp).st_nlink == 2:
-            return True
-        if isinstance(exc, FileExistsError):
-            return False
-        raise OrchError(f"{path.parent}: cannot create {path.name} ({exc.strerror}); the registry must be on a "
-                        "filesystem with hard links (NFS, Lustre, GPFS and local disks have them)") from None
-    finally:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -224,18 +247,23 @@ def append_json_line(path: Path, record: dict[str, Any]) -> None:
         raise OrchError(f"{path}: cannot append a line: {exc.strerror or exc}") from None
 
 
+def open_file(path: Path, flags: int, what: str) -> int:
+    """``open_nofollow`` for a regular file (a FIFO, device or directory there is an ``OrchError``);
+    one that ``O_CREAT`` makes is ``FILE_MODE`` whatever the umask."""
+    fd = open_nofollow(path, flags, what)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise OrchError(f"{path}: not a regular file; expected {what}")
+    if flags & os.O_CREAT and info.st_uid == os.geteuid():
+        set_mode(fd, FILE_MODE)
+    return fd
+
+
 def _open_for_append(path: Path) -> int:
     """An ``O_APPEND`` descriptor on ``path`` (readable, for ``_torn_tail``); created ``FILE_MODE``,
     never through a symbolic link."""
-    flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW
-    try:
-        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    except FileExistsError:
-        if os.path.islink(path):
-            raise OrchError(f"{path}: is a symbolic link; orch never writes through one") from None
-        return os.open(path, flags)
-    os.fchmod(fd, FILE_MODE)
-    return fd
+    return open_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, "a file orch appends to")
 
 
 def _torn_tail(fd: int) -> bytes:
@@ -292,8 +320,10 @@ def report_skipped(problem: str) -> None:
 
 def read_json(path: Path) -> Any:
     """Read one JSON file of the registry; a file that is not JSON (or not UTF-8) is an error naming it."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+    with os.fdopen(open_file(path, os.O_RDONLY, "a JSON file"), "rb") as handle:
+        data = handle.read(MAX_RECORD_BYTES + 1)
+    if len(data) > MAX_RECORD_BYTES:
+        raise OrchError(f"{path}: larger than {MAX_RECORD_BYTES // 2**20} MB; not a record orch writes")
     try:
         return json.loads(data)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -348,7 +378,7 @@ def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
 def numbered_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``read_json_lines`` with the (1-based) line number of each record, for readers that check them."""
     try:
-        handle = open(path, "rb")
+        handle = os.fdopen(open_file(path, os.O_RDONLY, "a JSON-lines file"), "rb")
     except FileNotFoundError:
         return
     with handle:
@@ -375,7 +405,7 @@ class LineTails:
         """Every complete record of ``path`` so far."""
         head, offset, count, records = self.seen.get(path, (b"", 0, 0, []))
         try:
-            with open(path, "rb") as handle:
+            with os.fdopen(open_file(path, os.O_RDONLY, "a JSON-lines file"), "rb") as handle:
                 if handle.read(len(head)) != head:
                     head, offset, count, records = b"", 0, 0, []
                 handle.seek(offset)
@@ -383,6 +413,9 @@ class LineTails:
         except FileNotFoundError:
             self.seen.pop(path, None)
             return []
+        except OrchError as exc:  # a link or a FIFO planted in its place: what was read stands
+            report_skipped(str(exc))
+            return records
         end = data.rfind(b"\n") + 1
         lines = data[:end].split(b"\n")[:-1]
         parsed = (_parse_line(path, count + n, line) for n, line in enumerate(lines, 1) if line.strip())
@@ -514,6 +547,7 @@ def create_entry(root: Path, job_id: str, files: dict[str, str]) -> JobPaths:
     """
     paths = JobPaths(root, job_id)
     staging_root = root / ".staging"
+    make_dir(root, STICKY_DIR_MODE)
     make_dir(staging_root, STICKY_DIR_MODE)
     make_dir(jobs_dir(root), STICKY_DIR_MODE)
     stage = staging_root / f"{job_id}.{secrets.token_hex(4)}"

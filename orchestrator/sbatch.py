@@ -108,7 +108,7 @@ def render(config: Config, request: Request, profile: SiteProfile, root: Path) -
     lines = ["#!/bin/bash", *(f"#SBATCH {o}" for o in options),
              f"# orch: {config.label}, site profile {profile.name}",
              "set -euo pipefail", *profile.setup,
-             "export PYTHONUNBUFFERED=1",
+             "export PYTHONUNBUFFERED=1 PYTHONSAFEPATH=1",  # never import from the working directory
              'if [ -n "${ORCH_JOB_ID:-}" ]; then job_id="$ORCH_JOB_ID"',
              'elif [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then job_id="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
              'else job_id="$SLURM_JOB_ID"; fi',

@@ -23,12 +23,6 @@ LOG_BYTES = 64 * 1024  # the most of a log's end read to show its last lines
 GIB = 1024**3
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    """A record of the job; None when it has none, or when it cannot be read (reported once on stderr,
-    and the rest of the job is shown)."""
-    return read_optional_record(path)
-
-
 def ago(moment: str | None, now: datetime) -> str:
     """``3 min ago`` for an ISO timestamp."""
     if not moment:
@@ -90,11 +84,11 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
     search = attempts.search_of(paths)
     parallel = attempts.is_search_entry(search)
     holder = attempts.search_result(search) if parallel else paths
-    result = _read(holder.result) if holder else None
+    result = read_optional_record(holder.result) if holder else None
     running = running_trials(search, records)
     return {
-        "job_id": job_id, "submission": submission, "scheduler": _read(paths.scheduler), "run": _read(paths.run),
-        "data": _read(paths.data_record), "result": result, "local": _read(paths.local_state),
+        "job_id": job_id, "submission": submission, "scheduler": read_optional_record(paths.scheduler), "run": read_optional_record(paths.run),
+        "data": read_optional_record(paths.data_record), "result": result, "local": read_optional_record(paths.local_state),
         "trials": {"total": _total_trials(paths), "done": len(records),
                    "failed": sum(1 for r in records if r["status"] == "failed"),
                    "pruned": sum(1 for r in records if r["status"] == "pruned"),
@@ -136,7 +130,7 @@ def worker_views(search: JobPaths, running: dict[str, dict[str, Any]],
         first = JobPaths(search.root, worker)
         chain = [worker, *attempts.descendants(first)]
         newest = JobPaths(search.root, chain[-1])
-        sched, run = _read(newest.scheduler) or {}, _read(newest.run) or {}
+        sched, run = read_optional_record(newest.scheduler) or {}, read_optional_record(newest.run) or {}
         views.append({"worker": worker, "job_id": newest.job_id, "attempts": chain,
                       "state": sched.get("state"), "run": run.get("status"),
                       "trials": sum(1 for r in records if r["job_id"] in chain),
@@ -145,7 +139,7 @@ def worker_views(search: JobPaths, running: dict[str, dict[str, Any]],
 
 
 def _total_trials(paths: JobPaths) -> int | None:
-    config = _read(paths.config)
+    config = read_optional_record(paths.config)
     return (config or {}).get("model_parameters", {}).get("hp_max_evals")
 
 

@@ -26,7 +26,7 @@ from orchestrator.config import Config, config_hash, load_config, repository_roo
 from orchestrator.errors import InputError, OrchError
 from orchestrator import index
 from orchestrator.memory import MemoryEstimate, calibrate, estimate
-from orchestrator.registry import JobPaths, create_entry, new_local_job_id, read_json
+from orchestrator.registry import JobPaths, create_entry, new_local_job_id, read_optional_record
 from orchestrator.sbatch import Request, build_request, render
 from orchestrator.scan import ScanReport, scan
 from orchestrator.site import SiteProfile, load_profile
@@ -55,11 +55,14 @@ class Plan:
         return line
 
 
-def plan(config_path: str | Path, root: Path, mem_gb: float | None = None, workers: int | None = None) -> Plan:
+def plan(config_path: str | Path, root: Path, mem_gb: float | None = None, workers: int | None = None,
+         submitted: list[str] | None = None) -> Plan:
     """Validate ``config_path`` and its data, and prepare the submission to ``root``; ``mem_gb``
     overrides the memory request (a new attempt after OUT_OF_MEMORY, ``orch resubmit --mem``),
-    ``workers`` the config's number of workers (a new attempt of one worker is one job)."""
-    config = load_config(config_path)
+    ``workers`` the config's number of workers (a new attempt of one worker is one job). With
+    ``submitted`` (a new attempt: the hash its parent was submitted with), the frozen config must
+    be unchanged since."""
+    config = load_config(config_path, submitted=submitted)
     reports = tuple(scan(config, plane) for plane in config.planes)
     largest = calibrate(max((estimate(config, r) for r in reports), key=lambda e: e.peak_gb),
                         measured_history(root, config.name))
@@ -141,20 +144,20 @@ def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list
     one command at a time may make it (``attempts.reserve_next``), so two attempts never run the same
     search at once."""
     parent = JobPaths(root, job_id)
-    if not parent.submission.exists():
+    submission = index.read_submission(parent)
+    if submission is None:
         raise InputError(f"job {job_id}", f"no registry entry at {parent.dir}")
-    submission = read_json(parent.submission)
     if submission.get("worker_ids"):
         raise InputError(f"job {job_id}", f"is a search of {len(submission['worker_ids'])} workers; a new attempt "
                                           f"continues one worker: orch resubmit {submission['worker_ids'][0]}")
-    state = read_json(parent.scheduler).get("state") if parent.scheduler.exists() else None
-    if state is None or not JobState(state).terminal:
+    state = (read_optional_record(parent.scheduler) or {}).get("state")
+    if state not in {s.value for s in JobState} or not JobState(state).terminal:
         raise InputError(f"job {job_id}", f"is {state or 'not yet synced'} in the registry; a new attempt needs it "
                                           f"ended: orch cancel {job_id}, then orch sync")
     attempts.reserve_next(parent, {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(),
                                    "reserved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     try:
-        p = plan(parent.config, root, mem_gb, workers=1)
+        p = plan(parent.config, root, mem_gb, workers=1, submitted=attempts.submitted_config(submission))
         return submit(p, use_local=submission["scheduler"] == "local", parent=parent)
     except BaseException:
         attempts.release_next(parent)
@@ -164,7 +167,7 @@ def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list
 def _lineage(parent: JobPaths | None) -> dict[str, Any]:
     if parent is None:
         return {"parent_job_id": None, "attempt": 1}
-    before = read_json(parent.submission)
+    before = index.read_submission(parent) or {}
     lineage = {"parent_job_id": parent.job_id, "attempt": before.get("attempt", 1) + 1}
     if before.get("search_id"):  # a worker of a search of several: the new attempt joins that search
         lineage.update(search_id=before["search_id"], worker=before.get("worker"))

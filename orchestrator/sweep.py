@@ -32,13 +32,14 @@ class Swept:
 
 
 def sweep_root(root: Path, cutoff: float, swept: Swept) -> None:
-    """The registry's own leftovers: temporary files in ``root`` and staged entries in ``.staging/``
-    last touched before ``cutoff`` (a time stamp)."""
-    for entry in _entries(root, swept):
+    """The registry's own leftovers: temporary files in ``root`` and ``index/``, and staged entries in
+    ``.staging/``, last touched before ``cutoff`` (a time stamp)."""
+    for entry in _entries(root, swept) + _entries(root / "index", swept):
         if entry.is_file(follow_symlinks=False) and TEMP_FILE.fullmatch(entry.name):
             _remove_file(entry, cutoff, swept)
-    for entry in _entries(root / ".staging", swept):
-        if entry.is_dir(follow_symlinks=False) and STAGED.fullmatch(entry.name):
+    for entry in _entries(root / ".staging", swept):  # sticky: only its owner may remove an entry
+        if (entry.is_dir(follow_symlinks=False) and STAGED.fullmatch(entry.name)
+                and entry.stat(follow_symlinks=False).st_uid == os.geteuid()):
             _remove_dir(entry, cutoff, swept)
 
 
@@ -69,8 +70,8 @@ def _remove_file(entry: os.DirEntry[str], cutoff: float, swept: Swept) -> None:
         if entry.stat(follow_symlinks=False).st_mtime < cutoff:
             os.unlink(entry.path)
             swept.removed += 1
-    except (FileNotFoundError, PermissionError):
-        pass  # gone meanwhile, or another member's in a sticky folder (theirs to sweep)
+    except FileNotFoundError:
+        pass  # gone meanwhile
     except OSError as exc:
         swept.problems.append(f"cannot remove {entry.path}: {exc.strerror}")
 
@@ -83,7 +84,7 @@ def _remove_dir(entry: os.DirEntry[str], cutoff: float, swept: Swept) -> None:
         if max(touched) < cutoff:
             shutil.rmtree(entry.path)  # never follows a symbolic link (shutil.rmtree.avoids_symlink_attacks)
             swept.removed += 1
-    except (FileNotFoundError, PermissionError):
-        pass  # gone meanwhile, or another member's in a sticky folder (theirs to sweep)
+    except FileNotFoundError:
+        pass  # gone meanwhile
     except OSError as exc:
         swept.problems.append(f"cannot remove {entry.path}: {exc.strerror}")

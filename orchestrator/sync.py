@@ -23,8 +23,8 @@ from orchestrator import attempts, index, slurm, sweep
 from orchestrator.config import load_config
 from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
-from orchestrator.registry import (FILE_MODE, STICKY_DIR_MODE, JobPaths, jobs_dir, make_dir, read_optional_record,
-                                   read_record, set_mode, write_json_atomic)
+from orchestrator.registry import (STICKY_DIR_MODE, JobPaths, jobs_dir, make_dir, open_file, read_optional_record,
+                                   read_record, write_json_atomic)
 from orchestrator.site import load_profile
 from orchestrator.scheduler_state import (Observation, local_observation, own_records, queue_observations,
                                           sacct_observations, search_observation)
@@ -63,13 +63,7 @@ class Lock:
     def __init__(self, root: Path) -> None:
         folder = root / "locks"
         make_dir(folder, STICKY_DIR_MODE)
-        path = folder / "sync.lock"
-        try:
-            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
-        except OSError as exc:
-            what = "is a symbolic link" if os.path.islink(path) else exc.strerror
-            raise OrchError(f"{path}: {what}; expected the sync lock, a group-writable file") from None
-        set_mode(self.fd, FILE_MODE)
+        self.fd = open_file(folder / "sync.lock", os.O_RDWR | os.O_CREAT, "the sync lock, a group-writable file")
 
     def acquire(self) -> bool:
         try:
@@ -140,6 +134,9 @@ class Tick:
             self.report.problems.append(f"skipped {paths.job_id}: {exc}")
         except OSError as exc:
             self.report.problems.append(f"skipped {paths.job_id}: {exc.filename}: {exc.strerror}")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a record edited into nonsense
+            self.report.problems.append(f"skipped {paths.job_id}: unexpected content in its records "
+                                        f"({type(exc).__name__}: {exc})")
 
     def sync_job(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None,
                  observed: dict[str, Observation]) -> None:
@@ -196,12 +193,12 @@ class Tick:
             paths = JobPaths(self.root, name)
             try:
                 submission = index.read_submission(paths)
-            except OrchError as exc:  # one bad entry must not stop the tick for every other job
+                previous = self.previous(paths) if submission is not None else None
+            except (OrchError, OSError) as exc:  # one bad entry must not stop the tick for every other job
                 self.report.problems.append(f"skipped {name}: {exc}")
                 continue
             if submission is None:
                 continue
-            previous = self.previous(paths)
             if previous and "recovery" in previous and name not in self.rows and name not in reopened:
                 self.each(paths, lambda: self.rows.update({name: index.row(paths, submission, previous)}))
                 continue
@@ -288,14 +285,15 @@ class Tick:
         return Observation(JobState.UNKNOWN, "not yet visible to the scheduler", "none")
 
     def recover(self, paths: JobPaths, submission: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-        """Decide what to do with an ended job, act, and record the decision."""
+        """Decide what to do with an ended job, act, and record the decision; a job whose next attempt
+        another command is making (``next_attempt.json``, no child yet) is left for a later tick."""
         state = JobState(record["state"])
         kids = attempts.children(paths)
         if kids:
             decision_text, child = f"already continued by {', '.join(kids)}", kids[-1]
         else:
             try:
-                policy = self.policy(paths)
+                policy = self.policy(paths, submission)
                 decision = decide(state, submission.get("attempt", 1), submission["request"]["mem_gb"],
                                   record.get("max_rss_bytes"), policy)
                 decision_text, child = decision.reason, None
@@ -307,9 +305,11 @@ class Tick:
                     self.report.changes.append(f"{paths.job_id}: {decision.reason}: new attempt {child}")
             except OrchError as exc:
                 kids = attempts.children(paths)
-                if kids or paths.next_attempt.exists():  # another command (orch resubmit) made it meanwhile
-                    decision_text = f"continued by another command: {', '.join(kids) if kids else exc}"
-                    child = kids[-1] if kids else None
+                if kids:  # another command (orch resubmit) made it meanwhile
+                    decision_text, child = f"continued by another command: {', '.join(kids)}", kids[-1]
+                elif paths.next_attempt.exists():  # and is still at it (or died): decided on a later tick
+                    self.report.problems.append(f"{paths.job_id}: recovery waits: {exc}")
+                    return record
                 else:
                     decision_text, child = f"recovery failed: {exc}", None
                     self.report.problems.append(f"{paths.job_id}: {decision_text}")
@@ -325,8 +325,10 @@ class Tick:
         write_json_atomic(paths.scheduler, record)
         return record
 
-    def policy(self, paths: JobPaths) -> Policy:
-        config = load_config(paths.config)
+    def policy(self, paths: JobPaths, submission: dict[str, Any]) -> Policy:
+        """The recovery policy of the config the job was submitted with (a config.json changed since is
+        refused)."""
+        config = load_config(paths.config, submitted=attempts.submitted_config(submission))
         profile = load_profile(config.resources.site)
         return Policy(config.recovery.max_attempts or profile.max_attempts,
                       config.recovery.memory_factor or profile.memory_factor, profile.max_mem_gb)

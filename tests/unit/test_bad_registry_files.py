@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -113,3 +114,25 @@ def test_an_unreadable_scheduler_record_is_rewritten_by_the_next_tick(tmp_path: 
     assert tick.report.problems == [f"{paths.scheduler}: not valid JSON (Expecting property name enclosed in "
                                     "double quotes: line 1 column 2 (char 1)); was it edited by hand or cut short?; "
                                     "the job is observed anew"]
+
+
+def test_a_fifo_a_link_or_a_folder_in_place_of_a_record_is_skipped_without_hanging(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_slurm: None) -> None:
+    entry(tmp_path, "100")
+    fifo, linked, folder = entry(tmp_path, "101"), entry(tmp_path, "102"), entry(tmp_path, "103")
+    fifo.submission.unlink()
+    os.mkfifo(fifo.submission)  # a reader that opened it would wait for a writer forever
+    linked.submission.unlink()
+    linked.submission.symlink_to("/dev/zero")  # one that followed it would read without end
+    folder.submission.unlink()
+    folder.submission.mkdir()
+    code, out, err = status(tmp_path, capsys, "--json")
+    rows = {r["job_id"]: r for r in json.loads(out)}
+    assert code == 0 and rows["100"]["state"] == "PENDING"
+    assert f"{fifo.submission}: not a regular file" in rows["101"]["reason"]
+    assert f"{linked.submission}: is a symbolic link" in rows["102"]["reason"]
+    assert f"{folder.submission}: not a regular file" in rows["103"]["reason"]
+    report = Tick(tmp_path, 60, clock=lambda: T0).run()
+    assert sorted(p.split(":")[0] for p in report.problems if p.startswith("skipped 10")) == [
+        "skipped 101", "skipped 102", "skipped 103"]
+    assert "100" in index.load(tmp_path)  # the tick went on and saved the index

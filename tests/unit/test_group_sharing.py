@@ -101,20 +101,21 @@ def test_what_one_member_creates_the_other_can_use_whatever_the_umask(shared: Pa
     as_member(BOB, umask, bob)
     assert {p.name: mode(p) for p in (root, root / "jobs", root / ".staging", root / "locks", paths.dir,
                                       paths.trial_dir(0), paths.children)} == {
-        "registry": 0o2775, "jobs": 0o3775, ".staging": 0o3775, "locks": 0o3775, JOB: 0o2775, "0000": 0o2775,
+        "registry": 0o3775, "jobs": 0o3775, ".staging": 0o3775, "locks": 0o3775, JOB: 0o2775, "0000": 0o2775,
         "children": 0o2775}
     assert {mode(p) for p in (paths.submission, paths.run, root / "locks" / "sync.lock", paths.scheduler,
                               paths.children / "local-20261202T000001-bbbbbb")} == {0o664}
 
 
 @needs_root
-def test_no_member_can_remove_another_members_job_directory_or_the_sync_lock(shared: Path) -> None:
+def test_no_member_can_move_another_members_job_directory_the_registrys_folders_or_the_sync_lock(shared: Path) -> None:
     root = shared / "registry"
     as_member(ALICE, 0o022, lambda: (create_entry(root, JOB, {"submission.json": "{}\n"}), Lock(root).release()))
 
     def bob() -> None:
-        with pytest.raises(PermissionError):
-            os.rename(root / "jobs" / JOB, root / "jobs" / "elsewhere")  # to swap it for a link
+        for folder in (root / "jobs" / JOB, root / "jobs", root / "locks"):  # to swap one for a link
+            with pytest.raises(PermissionError):
+                os.rename(folder, folder.with_name("elsewhere"))
         with pytest.raises(PermissionError):
             os.unlink(root / "locks" / "sync.lock")  # while a tick holds it
         assert not JobPaths(root, JOB).submission.is_symlink()

@@ -97,7 +97,7 @@ def test_sync_derives_a_search_from_its_workers_and_reopens_it_for_a_late_attemp
     Tick(root, 60).run()
     search = json.loads(JobPaths(root, SEARCH).scheduler.read_text())
     assert search["state"] == "COMPLETED" and "recovery" in search
-    index = json.loads((root / "index.json").read_text())["jobs"]
+    index = json.loads((root / "index" / "index.json").read_text())["jobs"]
     assert index[SEARCH]["settled"] and index[SEARCH]["workers"] == {"running": 0, "total": 2}
 
     late = "local-20261201T000002-dddddd"  # someone resubmits worker 1 after all
@@ -105,7 +105,7 @@ def test_sync_derives_a_search_from_its_workers_and_reopens_it_for_a_late_attemp
               {"started_at": ended["started_at"]})
     mark_child(done, late)
     Tick(root, 60).run()
-    index = json.loads((root / "index.json").read_text())["jobs"]
+    index = json.loads((root / "index" / "index.json").read_text())["jobs"]
     assert (index[SEARCH]["state"], index[SEARCH]["settled"]) == ("RUNNING", False)
 
 

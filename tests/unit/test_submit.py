@@ -222,6 +222,12 @@ def test_resubmit_mem_is_held_to_the_site_limit_and_a_job_is_continued_once(
     code, _, err = orch("resubmit", "800", "--mem", "500G")
     assert code == 2 and "--mem (500 GB) exceeds the partition limit of site 'default' (16 GB)" in err
     assert not (workdir / "registry" / "jobs" / "800" / "next_attempt.json").exists()  # refused: nothing reserved
+    frozen = workdir / "registry" / "jobs" / "800" / "config.json"
+    original = frozen.read_text()
+    frozen.write_text(original.replace('"hp_max_evals": 25', '"hp_max_evals": 2500'))  # a member's edit
+    code, _, err = orch("resubmit", "800")
+    assert code == 2 and f"{frozen}: is not the config this job was submitted with" in err
+    frozen.write_text(original)
     fake_slurm(workdir / "bin2", "echo 801")
     monkeypatch.setenv("PATH", f"{workdir / 'bin2'}:{os.environ['PATH']}")
     assert orch("resubmit", "800", "--mem", "12G")[0] == 0

@@ -52,11 +52,11 @@ def test_stale_leftovers_are_swept_and_counted_and_nothing_else(tmp_path: Path) 
     root = tmp_path / "registry"
     done = entry(root, "100", settled=True)
     running = entry(root, "101", settled=False)
-    stale = [make(temp_path(root / "index.json")), make(root / ".staging" / "102.deadbeef", directory=True),
+    stale = [make(temp_path(index.index_path(root))), make(root / ".staging" / "102.deadbeef", directory=True),
              make(temp_path(done.dir / "result.json")), make(temp_path(done.claims / "0003.1")),
              make(temp_path(done.trial_dir(0) / "model.keras")),
              make(done.dir / ".cache.4242.abcdef", directory=True)]
-    kept = [make(temp_path(root / "index.json"), old=False),  # a write in progress
+    kept = [make(temp_path(index.index_path(root)), old=False),  # a write in progress
             make(root / ".staging" / "103.cafebabe", directory=True, old=False),
             make(done.dir / "notes.tmp"), make(done.dir / ".result.json.tmp"), make(done.cache / "x_train.tmp"),
             make(temp_path(running.dir / "run.json"))]  # its job is not settled yet
