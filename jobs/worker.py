@@ -24,7 +24,7 @@ from jobs.data import open_split
 from jobs.metrics import classification, roc_curve
 from jobs.pruning import Curve, best_so_far, decide
 from orchestrator import claims
-from orchestrator.attempts import search_of, search_records
+from orchestrator.attempts import SUMMARY_CHARS, search_of, search_records
 from orchestrator.config import MONITORS, Config, load_config, loss_of, submitted_configs
 from orchestrator.registry import JobPaths, LineTails, append_json_line, read_json, write_atomic, write_json_atomic
 
@@ -96,7 +96,7 @@ def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
 def other_curves(paths: JobPaths, tid: int, tails: LineTails) -> list[Curve]:
     """The best-so-far curves of the search's other trials: finished ones (their records) and those
     running now (current claims), from their progress files."""
-    records = {r["trial"]: r["job_id"] for r in search_records(paths)}
+    records = {r["trial"]: r["job_id"] for r in search_records(paths, SUMMARY_CHARS)}
     running = {n: owner["job_id"] for n, owner in
                claims.running(claims.current(search_of(paths).claims), set(records)).items()}
     return [Curve(tuple(line["best_loss"] for line in tails.read(JobPaths(paths.root, job_id).progress(n))), finished)

@@ -167,14 +167,19 @@ def members_with(paths: JobPaths) -> list[JobPaths]:
     return found + [p for p in chain(paths) if p not in found]
 
 
-def search_records(paths: JobPaths) -> list[dict[str, Any]]:
-    """Trial records of the search ``paths`` belongs to (all its workers and attempts), one per trial."""
-    return counting([r for member in members_with(paths) for r in trial_records(member.trials)])
+SUMMARY_CHARS = 8192  # a summary reader skims longer trial lines: their larger nested values are left out
 
 
-def trial_records(path: Path) -> Iterator[dict[str, Any]]:
+def search_records(paths: JobPaths, skim_over: int | None = None) -> list[dict[str, Any]]:
+    """Trial records of the search ``paths`` belongs to (all its workers and attempts), one per trial;
+    with ``skim_over`` (``SUMMARY_CHARS``: readers that need the summary fields only), without the
+    large nested values of long lines."""
+    return counting([r for member in members_with(paths) for r in trial_records(member.trials, skim_over)])
+
+
+def trial_records(path: Path, skim_over: int | None = None) -> Iterator[dict[str, Any]]:
     """The trial records of one ``trials.jsonl``; a line that is not one is skipped and reported once."""
-    for number, record in numbered_json_lines(path):
+    for number, record in numbered_json_lines(path, skim_over):
         problem = _not_a_trial(record)
         if problem:
             report_skipped(f"{path} line {number}: not a trial record ({problem})")

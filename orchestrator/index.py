@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.attempts import children, search_records
+from orchestrator.attempts import SUMMARY_CHARS, children, search_records
 from orchestrator.errors import OrchError
 from orchestrator.registry import (JobPaths, is_job_id, jobs_dir, make_dir, read_optional_record, read_record,
                                    report_skipped, write_json_atomic)
@@ -154,7 +154,7 @@ def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] |
         "state": scheduler.get("state", "PENDING"), "reason": scheduler.get("reason", ""),
         "max_rss_bytes": scheduler.get("max_rss_bytes"), "measured_peak_gb": measured_peak_gb(paths, scheduler),
         "settled": "recovery" in scheduler, "settled_at": (scheduler.get("recovery") or {}).get("decided_at"),
-        "trials_done": len(search_records(paths)) if search else count_lines(paths.trials),
+        "trials_done": len(search_records(paths, SUMMARY_CHARS)) if search else count_lines(paths.trials),
         "search_id": submission.get("search_id"),  # set on the workers of a search and their attempts
         "workers": ({"total": len(submission["worker_ids"]), "running": (scheduler.get("workers") or {}).get("running", 0)}
                     if search else None),

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from orchestrator.errors import InputError, OrchError
+from orchestrator.skim import skim_object
 
 DIR_MODE = 0o2775  # setgid: what is made inside belongs to the group too
 STICKY_DIR_MODE = 0o3775  # and sticky: only an entry's owner may remove or rename it (root, jobs/, .staging/, locks/)
@@ -355,10 +356,14 @@ def read_optional_record(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def _parse_line(path: Path, number: int, line: bytes) -> dict[str, Any] | None:
-    """The record on line ``number`` (1-based) of a JSON-lines file; None, reported once, when it is not one."""
+def _parse_line(path: Path, number: int, line: bytes, skim_over: int | None = None) -> dict[str, Any] | None:
+    """The record on line ``number`` (1-based) of a JSON-lines file; None, reported once, when it is not one.
+    With ``skim_over``, a longer line is skimmed: its array and object values longer than that are left out."""
     try:
-        record = json.loads(line)
+        if skim_over is not None and len(line) > skim_over:
+            record: Any = skim_object(line.decode("utf-8"), skim_over)
+        else:
+            record = json.loads(line)
     except ValueError:
         report_skipped(f"{path} line {number}: not valid JSON (a line torn by a crash or a full disk?)")
         return None
@@ -375,8 +380,9 @@ def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
     return (record for _, record in numbered_json_lines(path))
 
 
-def numbered_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``read_json_lines`` with the (1-based) line number of each record, for readers that check them."""
+def numbered_json_lines(path: Path, skim_over: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``read_json_lines`` with the (1-based) line number of each record, for readers that check them;
+    with ``skim_over``, the large values of long lines are left out (``orchestrator.skim``)."""
     try:
         handle = os.fdopen(open_file(path, os.O_RDONLY, "a JSON-lines file"), "rb")
     except FileNotFoundError:
@@ -384,7 +390,7 @@ def numbered_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with handle:
         for number, line in enumerate(handle, 1):
             if line.endswith(b"\n") and line.strip():
-                record = _parse_line(path, number, line)
+                record = _parse_line(path, number, line, skim_over)
                 if record is not None:
                     yield number, record
 

@@ -78,7 +78,7 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
     submission = index.read_submission(paths)
     if submission is None:
         raise InputError(f"job {job_id}", f"not in the registry at {root} (is --registry or ORCH_REGISTRY right?)")
-    records = attempts.search_records(paths)
+    records = attempts.search_records(paths, attempts.SUMMARY_CHARS)
     best = attempts.best_record(records)
     newest = attempts.newest(paths)
     search = attempts.search_of(paths)
