@@ -361,7 +361,7 @@ def _parse_line(path: Path, number: int, line: bytes, skim_over: int | None = No
     With ``skim_over``, a longer line is skimmed: its array and object values longer than that are left out."""
     try:
         if skim_over is not None and len(line) > skim_over:
-            record: Any = skim_object(line.decode("utf-8"), skim_over)
+            record: Any = skim_object(line, skim_over)
         else:
             record = json.loads(line)
     except ValueError:
@@ -384,12 +384,12 @@ def numbered_json_lines(path: Path, skim_over: int | None = None) -> Iterator[tu
     """``read_json_lines`` with the (1-based) line number of each record, for readers that check them;
     with ``skim_over``, the large values of long lines are left out (``orchestrator.skim``)."""
     try:
-        handle = os.fdopen(open_file(path, os.O_RDONLY, "a JSON-lines file"), "rb")
+        handle = os.fdopen(open_file(path, os.O_RDONLY, "a JSON-lines file"), "rb", buffering=2**20)
     except FileNotFoundError:
         return
     with handle:
         for number, line in enumerate(handle, 1):
-            if line.endswith(b"\n") and line.strip():
+            if line.endswith(b"\n") and not line.isspace():
                 record = _parse_line(path, number, line, skim_over)
                 if record is not None:
                     yield number, record

@@ -32,16 +32,16 @@ def test_a_skimmed_object_holds_exactly_its_small_values() -> None:
     rng = random.Random(7)
     for _ in range(300):
         data = {f"key{i}": random_value(rng) for i in range(rng.randint(0, 8))}
-        assert skim_object(json.dumps(data), 40) == small_values(data, 40)  # as orch writes its lines
+        assert skim_object(json.dumps(data).encode(), 40) == small_values(data, 40)  # as orch writes its lines
         for text in (json.dumps(data, indent=1), json.dumps(data, ensure_ascii=False, separators=(",", ":"))):
-            assert skim_object(text, 10**9) == data
-            assert skim_object(text, 0) == small_values(data, 0)
+            assert skim_object(text.encode(), 10**9) == data
+            assert skim_object(text.encode(), 0) == small_values(data, 0)
 
 
 def test_a_trial_record_keeps_its_summary_and_leaves_its_history_out() -> None:
     history = {"val_loss": [0.5 + e / 1e4 for e in range(2000)], "note": 'a "quoted" ] bracket'}
     record = {"trial": 3, "status": "ok", "loss": 0.25, "params": {"n_filters": 64}, "history": history}
-    assert skim_object(json.dumps(record, sort_keys=True), 8192) == {
+    assert skim_object(json.dumps(record, sort_keys=True).encode(), 8192) == {
         "trial": 3, "status": "ok", "loss": 0.25, "params": {"n_filters": 64}}
 
 
@@ -49,4 +49,4 @@ def test_a_trial_record_keeps_its_summary_and_leaves_its_history_out() -> None:
                                   '{"a": "open', '{1: 2}', '{"a" 1}', '{"a": [1] "b": 2}'])
 def test_what_is_not_one_json_object_is_an_error(text: str) -> None:
     with pytest.raises(ValueError):
-        skim_object(text, 2)
+        skim_object(text.encode(), 2)
