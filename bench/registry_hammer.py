@@ -7,7 +7,7 @@ lines appended to the writer's own job (``append_json_line``), its ``run.json`` 
 attempts of four shared ended jobs made the way ``orch resubmit`` and sync's recovery decide them
 (``attempts.reserve_next``, then the child's marker). Each writer notes an update in a ledger of its
 own only after orch's call returned. Two readers meanwhile run what ``orch status`` runs (the table
-and a job's page). A killer sends ``SIGKILL`` to a random writer every 0.2-1 s; a killed writer is
+and a job's page). A killer sends ``SIGKILL`` to a random writer every 0.02-0.2 s; a killed writer is
 started again and goes on from its ledger. Baseline in the same run: the same updates without kills.
 
     python bench/registry_hammer.py [--writers 8] [--updates 500] [--seed 1]
@@ -68,8 +68,11 @@ def write(root: Path, writer: int, updates: int, seed: int) -> None:
         note: dict[str, Any] = {"n": n, "kind": kind}
         if kind == "trial":
             append_json_line(paths.trials, {"trial": n, "job_id": paths.job_id, "status": "ok", "loss": rng.random()})
-        elif kind in ("run", "scheduler"):
-            write_json_atomic(paths.run if kind == "run" else paths.scheduler, {"update": n, "status": "running"})
+        elif kind == "run":
+            write_json_atomic(paths.run, {"update": n, "status": "running", "started_at": "2026-12-01T00:00:00+00:00"})
+        elif kind == "scheduler":  # as sync writes it
+            write_json_atomic(paths.scheduler, {"update": n, "state": "RUNNING", "reason": "", "source": "sacct",
+                                                "max_rss_bytes": None})
         elif kind == "index":
             lock = Lock(root)
             try:
@@ -126,7 +129,7 @@ def run(writers: int, updates: int, seed: int, kills: bool) -> dict[str, Any]:
             proc.start()
         rng, killed, started = random.Random(seed), 0, time.monotonic()
         while any(p.is_alive() for p in procs.values()):
-            time.sleep(rng.uniform(0.2, 1.0))
+            time.sleep(rng.uniform(0.02, 0.2))
             alive = [w for w, p in procs.items() if p.is_alive()]
             if kills and alive:
                 victim = rng.choice(alive)

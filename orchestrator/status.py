@@ -165,13 +165,13 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     state = sched.get("state", "unknown: orch sync has not seen this job yet")
     reason = sched.get("reason") or ""
     synced = view["synced_at"] if "recovery" not in sched else sched.get("changed_at")
-    freshness = f"  (scheduler state synced {ago(synced, now)}, from {sched['source']})" if sched else ""
+    freshness = f"  (scheduler state synced {ago(synced, now)}, from {sched.get('source', 'an unknown source')})" if sched else ""
     lines.append(f"state    {state}" + (f": {reason}" if reason else "") + freshness)
     if run.get("status") and run.get("status") != "completed":
         lines.append(f"job      {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))
     recovery = sched.get("recovery")
     if recovery:
-        lines.append(f"recovery {recovery['decision']}")
+        lines.append(f"recovery {recovery.get('decision') if isinstance(recovery, dict) else recovery}")
     times = [f"submitted {sub['submitted_at']}"]
     if sched.get("start") or run.get("started_at"):
         times.append(f"started {sched.get('start') or run.get('started_at')}")
