@@ -87,8 +87,9 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
     result = read_optional_record(holder.result) if holder else None
     running = running_trials(search, records)
     return {
-        "job_id": job_id, "submission": submission, "scheduler": read_optional_record(paths.scheduler), "run": read_optional_record(paths.run),
-        "data": read_optional_record(paths.data_record), "result": result, "local": read_optional_record(paths.local_state),
+        "job_id": job_id, "submission": submission, "scheduler": read_optional_record(paths.scheduler),
+        "run": read_optional_record(paths.run), "data": read_optional_record(paths.data_record), "result": result,
+        "local": read_optional_record(paths.local_state),
         "trials": {"total": _total_trials(paths), "done": len(records),
                    "failed": sum(1 for r in records if r["status"] == "failed"),
                    "pruned": sum(1 for r in records if r["status"] == "pruned"),
@@ -165,7 +166,8 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     state = sched.get("state", "unknown: orch sync has not seen this job yet")
     reason = sched.get("reason") or ""
     synced = view["synced_at"] if "recovery" not in sched else sched.get("changed_at")
-    freshness = f"  (scheduler state synced {ago(synced, now)}, from {sched.get('source', 'an unknown source')})" if sched else ""
+    source = sched.get("source", "an unknown source")
+    freshness = f"  (scheduler state synced {ago(synced, now)}, from {source})" if sched else ""
     lines.append(f"state    {state}" + (f": {reason}" if reason else "") + freshness)
     if run.get("status") and run.get("status") != "completed":
         lines.append(f"job      {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))

@@ -22,7 +22,8 @@ import pytest
 
 from orchestrator import attempts, local
 from orchestrator.errors import InputError, OrchError
-from orchestrator.registry import (JobPaths, create_entry, make_dir, read_json, write_atomic,
+from orchestrator.attempts import search_records
+from orchestrator.registry import (JobPaths, append_json_line, create_entry, make_dir, read_json, write_atomic,
                                    write_json_atomic)
 from orchestrator.submit import plan
 from orchestrator.sync import Lock
@@ -85,6 +86,7 @@ def test_what_one_member_creates_the_other_can_use_whatever_the_umask(shared: Pa
         create_entry(root, JOB, {"submission.json": "{}\n"})
         make_dir(paths.trial_dir(0))
         write_json_atomic(paths.run, {"status": "running"})
+        append_json_line(paths.trials, {"trial": 0, "job_id": JOB, "status": "ok", "loss": 0.5})
         attempts.mark_child(paths, "local-20261202T000001-bbbbbb")
         Lock(root).release()
 
@@ -96,6 +98,7 @@ def test_what_one_member_creates_the_other_can_use_whatever_the_umask(shared: Pa
         make_dir(paths.trial_dir(1))
         write_json_atomic(paths.request(1), {"trial": 1})
         assert read_json(paths.run) == {"status": "running"}
+        assert [r["loss"] for r in search_records(paths)] == [0.5]  # what orch status reads of the trials
 
     as_member(ALICE, umask, alice)
     as_member(BOB, umask, bob)
@@ -103,7 +106,7 @@ def test_what_one_member_creates_the_other_can_use_whatever_the_umask(shared: Pa
                                       paths.trial_dir(0), paths.children)} == {
         "registry": 0o3775, "jobs": 0o3775, ".staging": 0o3775, "locks": 0o3775, JOB: 0o2775, "0000": 0o2775,
         "children": 0o2775}
-    assert {mode(p) for p in (paths.submission, paths.run, root / "locks" / "sync.lock", paths.scheduler,
+    assert {mode(p) for p in (paths.submission, paths.run, paths.trials, root / "locks" / "sync.lock", paths.scheduler,
                               paths.children / "local-20261202T000001-bbbbbb")} == {0o664}
 
 
