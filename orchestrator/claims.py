@@ -15,7 +15,6 @@ takes it at once. Claim files hold plain JSON: who (job ID, host, pid) and when.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.registry import create_once, make_dir, write_json_atomic
+from orchestrator.errors import OrchError
+from orchestrator.registry import create_once, make_dir, read_record, write_json_atomic
 
 FINAL = "final"
 _NAME = re.compile(r"([0-9]{4,6}|final)\.([0-9]{1,6})")
@@ -55,10 +55,9 @@ class Claim:
         """What the claim says: ``job_id``, ``host``, ``pid``, ``claimed_at``, maybe ``released_at``.
         A file that cannot be read says nothing (``{}``), which makes it look dead, never alive."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return read_record(self.path)
+        except (OSError, OrchError):
             return {}
-        return data if isinstance(data, dict) else {}
 
     def heartbeat_age_s(self) -> float:
         """Seconds since the holder last touched the claim (infinite if it is gone)."""

@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import stat
 import re
 import sys
 from dataclasses import dataclass
@@ -206,10 +207,26 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a config file, following links (a config may be one) but only to a regular file
+    of at most ``MAX_CONFIG_BYTES``: a FIFO or a device planted there is an ``OSError``, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise OSError(f"larger than {MAX_CONFIG_BYTES // 2**20} MB")
+    return data
+
+
 def read_json_file(path: Path) -> Any:
     """Parse a JSON file; malformed JSON and duplicate keys are errors with line and column."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path).decode("utf-8")
     except FileNotFoundError:
         raise InputError(str(path), "config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

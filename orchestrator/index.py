@@ -14,8 +14,8 @@ from typing import Any
 
 from orchestrator.attempts import SUMMARY_CHARS, children, search_records
 from orchestrator.errors import OrchError
-from orchestrator.registry import (JobPaths, is_job_id, jobs_dir, make_dir, read_optional_record, read_record,
-                                   report_skipped, write_json_atomic)
+from orchestrator.registry import (JobPaths, is_job_id, jobs_dir, make_dir, open_file, read_optional_record,
+                                   read_record, report_skipped, write_json_atomic)
 
 INDEX = Path("index") / "index.json"  # in a folder of its own: the root is sticky, and every member's sync rewrites it
 UNREADABLE = "UNREADABLE"  # the state shown for a job whose files cannot be read
@@ -122,10 +122,14 @@ def save(root: Path, rows: dict[str, dict[str, Any]], written_at: str) -> None:
 
 
 def count_lines(path: Path) -> int:
+    """Complete lines of a JSON-lines file (0 when it is missing, or is no regular file: reported once)."""
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(open_file(path, os.O_RDONLY, "a JSON-lines file"), "rb", buffering=2**20) as handle:
             return sum(1 for line in handle if line.endswith(b"\n"))
     except FileNotFoundError:
+        return 0
+    except OrchError as exc:
+        report_skipped(str(exc))
         return 0
 
 

@@ -133,6 +133,10 @@ def open_nofollow(path: Path, flags: int, what: str) -> int:
         return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, FILE_MODE)
     except (FileNotFoundError, FileExistsError):
         raise
+    except BlockingIOError:  # a lease on a regular file (an NFS delegation, an oplock): wait for it
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise OrchError(f"{path}: not a regular file; expected {what}") from None
+        return os.open(path, flags | os.O_NOFOLLOW, FILE_MODE)
     except OSError as exc:
         why = "is a symbolic link" if os.path.islink(path) else exc.strerror or str(exc)
         raise OrchError(f"{path}: {why}; expected {what} (orch does not follow links in the registry)") from None
@@ -553,7 +557,8 @@ def create_entry(root: Path, job_id: str, files: dict[str, str]) -> JobPaths:
     """
     paths = JobPaths(root, job_id)
     staging_root = root / ".staging"
-    make_dir(root, STICKY_DIR_MODE)
+    if not os.path.lexists(root):  # a root that exists keeps the mode its owner gave it
+        make_dir(root, STICKY_DIR_MODE)
     make_dir(staging_root, STICKY_DIR_MODE)
     make_dir(jobs_dir(root), STICKY_DIR_MODE)
     stage = staging_root / f"{job_id}.{secrets.token_hex(4)}"

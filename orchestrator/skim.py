@@ -47,6 +47,8 @@ def skim_object(line: bytes, limit: int) -> dict[str, Any]:
             end = _nested_end(text, pos)
             if end - pos <= limit:
                 out[key] = json.loads(text[pos:end])
+            else:
+                out.pop(key, None)  # as json.loads, the last of a repeated key counts
             pos = end
         else:
             out[key], pos = _value(text, pos)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import attempts, claims, index
-from orchestrator.errors import InputError
-from orchestrator.registry import JobPaths, read_optional_record, validate_job_id
+from orchestrator.errors import InputError, OrchError
+from orchestrator.registry import JobPaths, open_file, read_optional_record, validate_job_id
 
 LOG_LINES = 15
 LOG_BYTES = 64 * 1024  # the most of a log's end read to show its last lines
@@ -47,9 +47,11 @@ def log_tail(path: Path, lines: int = LOG_LINES) -> list[str]:
     """The last ``lines`` lines of a log, from its last ``LOG_BYTES`` only: a log may be huge, or one
     endless line (``\r`` ends a line too, as progress bars use it)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_file(path, os.O_RDONLY, "the job's log")
     except FileNotFoundError:
         return []
+    except OrchError as exc:
+        return [str(exc)]
     try:
         start = max(0, os.fstat(fd).st_size - LOG_BYTES)
         os.lseek(fd, start, os.SEEK_SET)
@@ -236,7 +238,7 @@ def _trials(view: dict[str, Any], now: datetime) -> list[str]:
                              if k != best["objective_name"])
         lines.append(f"best     trial {best['trial'] + 1} ({best['job_id']}): {best['objective_name']} "
                      f"{best['objective']:.4f} · {metrics}")
-        lines.append("         " + " ".join(f"{k}={_short(v)}" for k, v in sorted(best["params"].items())))
+        lines.append("         " + " ".join(f"{k}={_short(v)}" for k, v in sorted((best.get("params") or {}).items())))
     if last:
         what = (f"{last['objective_name']} {last['objective']:.4f}" if last["status"] in attempts.RESULTS
                 else f"failed: {last['reason']}")

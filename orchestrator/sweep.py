@@ -4,8 +4,8 @@ Only names that orch's own writers make are touched: the temporary files of atom
 and other files created once (``registry.temp_path``: ``.<stem>.<8 hex>.tmp<suffix>``), data caches whose build was cut off (``.cache.<pid>.<6 hex>/``)
 and entries that were being assembled in ``.staging/`` (``<job_id>.<8 hex>/``). Nothing is removed
 before it has been left untouched for ``AGE_S`` (a write in progress is never swept), and no
-symbolic link is followed or removed. What belongs to another member of the group in a sticky folder
-(``.staging/``) is left for that member's sweep.
+symbolic link is followed or removed. In the sticky root and ``.staging/`` only what this user may
+remove (its own, or all when it owns the root) is looked at; another member's is left alone.
 """
 
 from __future__ import annotations
@@ -35,12 +35,20 @@ def sweep_root(root: Path, cutoff: float, swept: Swept) -> None:
     """The registry's own leftovers: temporary files in ``root`` and ``index/``, and staged entries in
     ``.staging/``, last touched before ``cutoff`` (a time stamp)."""
     for entry in _entries(root, swept) + _entries(root / "index", swept):
-        if entry.is_file(follow_symlinks=False) and TEMP_FILE.fullmatch(entry.name):
+        if entry.is_file(follow_symlinks=False) and TEMP_FILE.fullmatch(entry.name) and _own(entry, root):
             _remove_file(entry, cutoff, swept)
-    for entry in _entries(root / ".staging", swept):  # sticky: only its owner may remove an entry
-        if (entry.is_dir(follow_symlinks=False) and STAGED.fullmatch(entry.name)
-                and entry.stat(follow_symlinks=False).st_uid == os.geteuid()):
+    for entry in _entries(root / ".staging", swept):
+        if entry.is_dir(follow_symlinks=False) and STAGED.fullmatch(entry.name) and _own(entry, root):
             _remove_dir(entry, cutoff, swept)
+
+
+def _own(entry: os.DirEntry[str], root: Path) -> bool:
+    """Whether this process may remove ``entry`` of the sticky root or ``.staging/``: it owns the entry
+    (or the root)."""
+    try:
+        return os.geteuid() in (entry.stat(follow_symlinks=False).st_uid, os.lstat(root).st_uid, 0)
+    except FileNotFoundError:
+        return False
 
 
 def sweep_tree(directory: Path, cutoff: float, swept: Swept) -> None:

@@ -308,7 +308,8 @@ class Tick:
                 if kids:  # another command (orch resubmit) made it meanwhile
                     decision_text, child = f"continued by another command: {', '.join(kids)}", kids[-1]
                 elif paths.next_attempt.exists():  # and is still at it (or died): decided on a later tick
-                    self.report.problems.append(f"{paths.job_id}: recovery waits: {exc}")
+                    self.report.problems.append(f"{paths.job_id}: recovery waits for the command making its next "
+                                                f"attempt ({exc}); if that command died, remove {paths.next_attempt}")
                     return record
                 else:
                     decision_text, child = f"recovery failed: {exc}", None

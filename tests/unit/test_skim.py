@@ -45,6 +45,11 @@ def test_a_trial_record_keeps_its_summary_and_leaves_its_history_out() -> None:
         "trial": 3, "status": "ok", "loss": 0.25, "params": {"n_filters": 64}}
 
 
+def test_a_repeated_key_counts_with_its_last_value_as_in_json_loads() -> None:
+    assert skim_object(b'{"x": 1, "x": [1, 2, 3, 4, 5, 6]}', 8) == {}
+    assert skim_object(b'{"x": [1, 2, 3, 4, 5, 6], "x": 1}', 8) == {"x": 1}
+
+
 @pytest.mark.parametrize("text", ['{"trial": 1, "history": [1, 2', '{"trial": 1', '[1, 2]', '{"a": 1} x',
                                   '{"a": "open', '{1: 2}', '{"a" 1}', '{"a": [1] "b": 2}'])
 def test_what_is_not_one_json_object_is_an_error(text: str) -> None:
