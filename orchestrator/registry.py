@@ -391,6 +391,9 @@ def numbered_json_lines(path: Path, skim_over: int | None = None) -> Iterator[tu
         handle = os.fdopen(open_file(path, os.O_RDONLY, "a JSON-lines file"), "rb", buffering=2**20)
     except FileNotFoundError:
         return
+    except OrchError as exc:  # a link, FIFO or folder planted in its place: no records, said once
+        report_skipped(str(exc))
+        return
     with handle:
         for number, line in enumerate(handle, 1):
             if line.endswith(b"\n") and not line.isspace():

@@ -118,7 +118,10 @@ def test_an_unreadable_scheduler_record_is_rewritten_by_the_next_tick(tmp_path: 
 
 def test_a_fifo_a_link_or_a_folder_in_place_of_a_record_is_skipped_without_hanging(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], no_slurm: None) -> None:
-    entry(tmp_path, "100")
+    good = entry(tmp_path, "100")
+    os.mkfifo(good.trials)  # counted for its row, on every tick
+    os.mkfifo(good.log)  # shown by orch status ID when the job failed
+    write_json_atomic(good.scheduler, {"state": "FAILED", "reason": "", "source": "sacct"})
     fifo, linked, folder = entry(tmp_path, "101"), entry(tmp_path, "102"), entry(tmp_path, "103")
     fifo.submission.unlink()
     os.mkfifo(fifo.submission)  # a reader that opened it would wait for a writer forever
@@ -128,10 +131,12 @@ def test_a_fifo_a_link_or_a_folder_in_place_of_a_record_is_skipped_without_hangi
     folder.submission.mkdir()
     code, out, err = status(tmp_path, capsys, "--json")
     rows = {r["job_id"]: r for r in json.loads(out)}
-    assert code == 0 and rows["100"]["state"] == "PENDING"
+    assert code == 0 and rows["100"]["state"] == "FAILED" and f"skipped {good.trials}: not a regular file" in err
     assert f"{fifo.submission}: not a regular file" in rows["101"]["reason"]
     assert f"{linked.submission}: is a symbolic link" in rows["102"]["reason"]
     assert f"{folder.submission}: not a regular file" in rows["103"]["reason"]
+    code, out, _ = status(tmp_path, capsys, "100")
+    assert code == 0 and f"{good.log}: not a regular file" in out
     report = Tick(tmp_path, 60, clock=lambda: T0).run()
     assert sorted(p.split(":")[0] for p in report.problems if p.startswith("skipped 10")) == [
         "skipped 101", "skipped 102", "skipped 103"]

@@ -126,6 +126,14 @@ def test_no_member_can_move_another_members_job_directory_the_registrys_folders_
     as_member(BOB, 0o022, bob)
 
 
+def test_a_registry_root_made_by_the_group_keeps_its_mode(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    root.mkdir()
+    os.chmod(root, 0o3770)  # private to the group
+    create_entry(root, JOB, {"submission.json": "{}\n"})
+    assert mode(root) == 0o3770 and mode(root / "jobs") == 0o3775
+
+
 @needs_root
 def test_a_planted_link_is_never_written_or_chmodded_through(shared: Path) -> None:
     root = shared / "registry"
