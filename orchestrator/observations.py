@@ -65,7 +65,10 @@ def training_observations(history: dict[str, list[float]], best_epoch: int) -> l
         plateau = next(i for i, v in enumerate(val) if v <= floor * (1 + PLATEAU)) + 1
         lines.append(f"validation loss within {PLATEAU:.0%} of its best from epoch {plateau}")
     if "accuracy" in history and "val_accuracy" in history:
-        gap = 100 * (history["accuracy"][best_epoch - 1] - history["val_accuracy"][best_epoch - 1])
-        verdict = ": overfitting" if gap > OVERFIT_POINTS else ""
-        lines.append(f"{gap:.1f}-point train/validation accuracy gap at the best epoch{verdict}")
+        gap = round(100 * (history["accuracy"][best_epoch - 1] - history["val_accuracy"][best_epoch - 1]), 1) + 0.0
+        if gap < 0:  # + 0.0 above: a gap that rounds to zero from below is 0.0, not -0.0
+            lines.append(f"validation accuracy {-gap:.1f} points above training accuracy at the best epoch")
+        else:
+            verdict = ": overfitting" if gap > OVERFIT_POINTS else ""
+            lines.append(f"{gap:.1f}-point train/validation accuracy gap at the best epoch{verdict}")
     return lines

@@ -62,6 +62,7 @@ def fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
+        value += 0.0  # -0.0 shows as 0 (a value that is not zero shows its digits below)
         return f"{value:.{digits}g}" if 0 < abs(value) < 1e-3 else f"{value:.{digits}f}"
     return str(value)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from orchestrator.observations import improvements, search_observations, training_observations
+from orchestrator.report import fmt
 
 
 def record(trial: int, loss: float | None) -> dict:
@@ -33,3 +36,17 @@ def test_training_plateau_best_epoch_and_overfitting() -> None:
         "best epoch 4, not the last (5 run)", "validation loss within 1% of its best from epoch 3",
         "17.0-point train/validation accuracy gap at the best epoch: overfitting"]
     assert training_observations({"loss": [1, 0.5]}, 2) == ["best epoch 2 is the last one run: more epochs may still help"]
+
+
+@pytest.mark.parametrize("train, val, line", [
+    (0.9000, 0.9003, "0.0-point train/validation accuracy gap at the best epoch"),  # not -0.0
+    (0.9000, 0.9210, "validation accuracy 2.1 points above training accuracy at the best epoch"),
+    (0.9210, 0.9000, "2.1-point train/validation accuracy gap at the best epoch")])
+def test_the_accuracy_gap_reads_right_whatever_its_sign(train: float, val: float, line: str) -> None:
+    history = {"loss": [0.5, 0.4], "accuracy": [0.8, train], "val_accuracy": [0.8, val]}
+    assert training_observations(history, best_epoch=2)[-1] == line
+
+
+def test_report_numbers_never_show_a_negative_zero_and_keep_tiny_values() -> None:
+    assert [fmt(v) for v in (-0.0, 0.0, -0.25, -0.0004, 0.00012345, 3)] == [
+        "0.0000", "0.0000", "-0.2500", "-0.0004", "0.0001234", "3"]
