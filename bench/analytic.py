@@ -17,7 +17,8 @@ import numpy as np
 from jobs.coordination import Coordinator, Snapshot
 from jobs.search import run_search
 from orchestrator.config import Config, load_config
-from orchestrator.registry import JobPaths, create_entry, read_json_lines
+from orchestrator.records import read_json_lines
+from orchestrator.registry import create_entry, JobPaths
 from orchestrator.space import SearchParam, SearchSpace
 
 REPO = Path(__file__).resolve().parent.parent

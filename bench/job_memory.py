@@ -15,7 +15,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from orchestrator.registry import JobPaths, read_json
+from orchestrator.records import read_json
+from orchestrator.registry import JobPaths
 from orchestrator.submit import plan, submit
 from orchestrator.synthetic import generate
 

@@ -30,8 +30,9 @@ from typing import Any
 
 from orchestrator import attempts, index, status
 from orchestrator.errors import OrchError
-from orchestrator.registry import (JobPaths, append_json_line, create_entry, numbered_json_lines, read_json,
-                                   write_json_atomic)
+from orchestrator.files import append_json_line, write_json_atomic
+from orchestrator.records import numbered_json_lines, read_json
+from orchestrator.registry import create_entry, JobPaths
 from orchestrator.sync import Lock
 
 PARENTS = [str(900 + n) for n in range(4)]  # ended jobs every writer tries to continue

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from orchestrator import index
-from orchestrator.registry import JobPaths, append_json_line, create_entry, write_json_atomic
+from orchestrator.files import append_json_line, write_json_atomic
+from orchestrator.registry import create_entry, JobPaths
 
 
 def make_registry(root: Path, jobs: int) -> list[str]:

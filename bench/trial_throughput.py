@@ -23,7 +23,8 @@ from pathlib import Path
 
 from jobs import data
 from orchestrator.config import load_config
-from orchestrator.registry import JobPaths, write_json_atomic
+from orchestrator.files import write_json_atomic
+from orchestrator.registry import JobPaths
 from orchestrator.synthetic import generate
 
 POINT = {"n_conv_layers": 2, "n_filters": 32, "kernel_size": 3, "pooling": "max", "n_dense_layers": 2,

@@ -23,7 +23,8 @@ from typing import Any, Callable
 from orchestrator import attempts, claims, slurm
 from orchestrator.claims import Claim
 from orchestrator.errors import SchedulerError
-from orchestrator.registry import JobPaths, LineTails, read_json
+from orchestrator.records import LineTails, read_json
+from orchestrator.registry import JobPaths
 
 
 @dataclass

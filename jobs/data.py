@@ -29,7 +29,8 @@ import numpy as np
 from orchestrator.config import Config
 from orchestrator.errors import InputError
 from orchestrator.npz import BadFile, read_arrays, read_headers
-from orchestrator.registry import make_dir, read_json, write_atomic, write_json_atomic
+from orchestrator.files import make_dir, write_atomic, write_json_atomic
+from orchestrator.records import read_json
 from orchestrator.scan import find_files, label_column
 
 SPLITS = ("train", "val", "test")

@@ -41,7 +41,9 @@ from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run
 from orchestrator.attempts import best_record
 from orchestrator.config import SUBMITTED_CONFIGS, Config, config_hash, load_config, submitted_configs
 from orchestrator.errors import OrchError
-from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_atomic, write_json_atomic
+from orchestrator.files import make_dir, write_atomic, write_json_atomic
+from orchestrator.records import read_json
+from orchestrator.registry import artifacts_dir, JobPaths
 from orchestrator.state import EXIT_INTERRUPTED
 
 

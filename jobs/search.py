@@ -33,7 +33,9 @@ from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken, beat_inte
 from jobs.suggester import Suggester, suggester_for
 from orchestrator.attempts import RESULTS, best_record
 from orchestrator.config import Config, loss_of
-from orchestrator.registry import JobPaths, append_json_line, make_dir, read_json, write_json_atomic
+from orchestrator.files import append_json_line, make_dir, write_json_atomic
+from orchestrator.records import read_json
+from orchestrator.registry import JobPaths
 
 
 

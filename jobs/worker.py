@@ -26,7 +26,9 @@ from jobs.pruning import Curve, best_so_far, decide
 from orchestrator import claims
 from orchestrator.attempts import SUMMARY_CHARS, search_of, search_records
 from orchestrator.config import MONITORS, Config, load_config, loss_of, submitted_configs
-from orchestrator.registry import JobPaths, LineTails, append_json_line, read_json, write_atomic, write_json_atomic
+from orchestrator.files import append_json_line, write_atomic, write_json_atomic
+from orchestrator.records import LineTails, read_json
+from orchestrator.registry import JobPaths
 
 MAX_ROC_POINTS = 1000
 

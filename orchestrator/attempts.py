@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from orchestrator.errors import InputError
-from orchestrator.registry import (JobPaths, create_once, is_job_id, make_dir, numbered_json_lines,
-                                   read_optional_record, read_record, report_skipped, validate_job_id)
+from orchestrator.files import create_once, make_dir
+from orchestrator.records import numbered_json_lines, read_optional_record, read_record, report_skipped
+from orchestrator.registry import is_job_id, JobPaths, validate_job_id
 
 
 def parent_id(paths: JobPaths) -> str | None:
@@ -51,7 +52,7 @@ def children(paths: JobPaths) -> list[str]:
     for name in names:
         if is_job_id(name):
             found.append(name)
-        elif not name.startswith("."):  # a marker being created (registry.temp_path) is not a stray file
+        elif not name.startswith("."):  # a marker being created (files.temp_path) is not a stray file
             report_skipped(f"{paths.children / name}: not an attempt's marker (its name is not a job ID)")
     return found
 

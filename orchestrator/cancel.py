@@ -10,7 +10,8 @@ from pathlib import Path
 
 from orchestrator import attempts, slurm
 from orchestrator.errors import InputError
-from orchestrator.registry import JobPaths, read_json, validate_job_id
+from orchestrator.records import read_json
+from orchestrator.registry import JobPaths, validate_job_id
 from orchestrator.state import JobState
 from orchestrator.status import array_tasks
 

@@ -2,7 +2,7 @@
 
 A claim is a file ``claims/<key>.<generation>`` in the search's directory; the key is
 a trial number (``0007``) or ``final``. It is created complete and at most once
-(``registry.create_once``: a temporary file ``link``ed to the claim's name).
+(``files.create_once``: a temporary file ``link``ed to the claim's name).
 The current claim of a key is its highest generation. Taking a key over (its holder
 died, or released it) means creating the next generation, which only one worker can
 do, so two workers never both win a key, and a decision made on generation ``g``
@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import OrchError
-from orchestrator.registry import create_once, make_dir, read_record, write_json_atomic
+from orchestrator.files import create_once, make_dir, write_json_atomic
+from orchestrator.records import read_record
 
 FINAL = "final"
 _NAME = re.compile(r"([0-9]{4,6}|final)\.([0-9]{1,6})")

@@ -329,7 +329,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from orchestrator import compare
-    from orchestrator.registry import write_text_atomic
+    from orchestrator.files import write_text_atomic
 
     if not all(target.strip() for target in args.targets):
         raise InputError("orch compare", "an empty TARGET; expected a config name, name_vN or a job ID")

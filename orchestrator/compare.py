@@ -15,7 +15,8 @@ from typing import Any
 from orchestrator.config import load_config
 from orchestrator.errors import InputError
 from orchestrator.lineage import diff
-from orchestrator.registry import JobPaths, read_json
+from orchestrator.records import read_json
+from orchestrator.registry import JobPaths
 from orchestrator.report import fmt, markdown_table
 from orchestrator.status import duration, job_rows, job_view
 

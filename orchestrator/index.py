@@ -14,8 +14,9 @@ from typing import Any
 
 from orchestrator.attempts import SUMMARY_CHARS, children, search_records
 from orchestrator.errors import OrchError
-from orchestrator.registry import (JobPaths, is_job_id, jobs_dir, make_dir, open_file, read_optional_record,
-                                   read_record, report_skipped, write_json_atomic)
+from orchestrator.files import make_dir, open_file, write_json_atomic
+from orchestrator.records import read_optional_record, read_record, report_skipped
+from orchestrator.registry import is_job_id, JobPaths, jobs_dir
 
 INDEX = Path("index") / "index.json"  # in a folder of its own: the root is sticky, and every member's sync rewrites it
 UNREADABLE = "UNREADABLE"  # the state shown for a job whose files cannot be read

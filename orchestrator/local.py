@@ -26,7 +26,8 @@ from pathlib import Path
 from types import FrameType
 
 from orchestrator.errors import OrchError
-from orchestrator.registry import JobPaths, open_file, write_json_atomic
+from orchestrator.files import open_file, write_json_atomic
+from orchestrator.registry import JobPaths
 
 
 def task_env(job_id: str) -> dict[str, str]:

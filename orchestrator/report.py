@@ -19,7 +19,9 @@ from typing import Any
 from orchestrator import attempts, observations, plots
 from orchestrator.config import MAXIMIZED, load_config
 from orchestrator.lineage import diff
-from orchestrator.registry import JobPaths, artifacts_dir, make_dir, read_json, write_text_atomic
+from orchestrator.files import make_dir, write_text_atomic
+from orchestrator.records import read_json
+from orchestrator.registry import artifacts_dir, JobPaths
 from orchestrator.status import duration, job_view
 
 GIB = 1024**3

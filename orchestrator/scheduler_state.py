@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator import slurm
-from orchestrator.registry import JobPaths, read_json
+from orchestrator.records import read_json
+from orchestrator.registry import JobPaths
 from orchestrator.state import EXIT_INTERRUPTED, JobState, from_slurm
 
 

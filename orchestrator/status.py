@@ -16,7 +16,9 @@ from typing import Any
 
 from orchestrator import attempts, claims, index
 from orchestrator.errors import InputError, OrchError
-from orchestrator.registry import JobPaths, open_file, read_optional_record, validate_job_id
+from orchestrator.files import open_file
+from orchestrator.records import read_optional_record
+from orchestrator.registry import JobPaths, validate_job_id
 
 LOG_LINES = 15
 LOG_BYTES = 64 * 1024  # the most of a log's end read to show its last lines

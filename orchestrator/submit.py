@@ -26,7 +26,8 @@ from orchestrator.config import Config, config_hash, load_config, repository_roo
 from orchestrator.errors import InputError, OrchError
 from orchestrator import index
 from orchestrator.memory import MemoryEstimate, calibrate, estimate
-from orchestrator.registry import JobPaths, create_entry, new_local_job_id, read_optional_record
+from orchestrator.records import read_optional_record
+from orchestrator.registry import create_entry, JobPaths, new_local_job_id
 from orchestrator.sbatch import Request, build_request, render
 from orchestrator.scan import ScanReport, scan
 from orchestrator.site import SiteProfile, load_profile

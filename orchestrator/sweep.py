@@ -1,7 +1,7 @@
 """Leftovers of interrupted writes, removed by ``orch sync``.
 
 Only names that orch's own writers make are touched: the temporary files of atomic writes, claims
-and other files created once (``registry.temp_path``: ``.<stem>.<8 hex>.tmp<suffix>``), data caches whose build was cut off (``.cache.<pid>.<6 hex>/``)
+and other files created once (``files.temp_path``: ``.<stem>.<8 hex>.tmp<suffix>``), data caches whose build was cut off (``.cache.<pid>.<6 hex>/``)
 and entries that were being assembled in ``.staging/`` (``<job_id>.<8 hex>/``). Nothing is removed
 before it has been left untouched for ``AGE_S`` (a write in progress is never swept), and no
 symbolic link is followed or removed. In the sticky root and ``.staging/`` only what this user may
@@ -18,7 +18,7 @@ from pathlib import Path
 
 AGE_S = 86400.0  # a day: far longer than any write takes
 
-TEMP_FILE = re.compile(r"\..*\.[0-9a-f]{8}\.tmp(?:\.[A-Za-z0-9]+)?")  # registry.temp_path's names
+TEMP_FILE = re.compile(r"\..*\.[0-9a-f]{8}\.tmp(?:\.[A-Za-z0-9]+)?")  # files.temp_path's names
 CACHE_BUILD = re.compile(r"\.cache\.[0-9]+\.[0-9a-f]{6}")  # jobs.data.prepare's folder of its own
 STAGED = re.compile(r".+\.[0-9a-f]{8}")  # registry.create_entry's entries in .staging/
 

@@ -23,8 +23,9 @@ from orchestrator import attempts, index, slurm, sweep
 from orchestrator.config import load_config
 from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
-from orchestrator.registry import (STICKY_DIR_MODE, JobPaths, jobs_dir, make_dir, open_file, read_optional_record,
-                                   read_record, write_json_atomic)
+from orchestrator.files import STICKY_DIR_MODE, make_dir, open_file, write_json_atomic
+from orchestrator.records import read_optional_record, read_record
+from orchestrator.registry import JobPaths, jobs_dir
 from orchestrator.site import load_profile
 from orchestrator.scheduler_state import (Observation, local_observation, own_records, queue_observations,
                                           sacct_observations, search_observation)

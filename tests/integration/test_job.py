@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from orchestrator import local
-from orchestrator.registry import JobPaths, read_json_lines
+from orchestrator.records import read_json_lines
+from orchestrator.registry import JobPaths
 from orchestrator.submit import plan, submit
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,8 @@ from typing import Callable
 import pytest
 
 from orchestrator.attempts import search_records
-from orchestrator.registry import JobPaths, read_json_lines
+from orchestrator.records import read_json_lines
+from orchestrator.registry import JobPaths
 from tests.integration.test_recovery import Orch, submitted
 
 pytestmark = pytest.mark.slow

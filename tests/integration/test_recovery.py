@@ -14,7 +14,8 @@ from typing import Any, Callable
 import pytest
 
 from orchestrator import attempts
-from orchestrator.registry import JobPaths, read_json_lines
+from orchestrator.records import read_json_lines
+from orchestrator.registry import JobPaths
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
 REPO = Path(__file__).resolve().parents[2]

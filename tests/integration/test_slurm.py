@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from orchestrator.config import PLANES
-from orchestrator.registry import JobPaths, read_json_lines
+from orchestrator.records import read_json_lines
+from orchestrator.registry import JobPaths
 from orchestrator.slurm import SacctRow, run_sacct
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]

@@ -16,7 +16,8 @@ import pytest
 
 from orchestrator import claims
 from orchestrator.attempts import members, search_records
-from orchestrator.registry import JobPaths, read_json_lines
+from orchestrator.records import read_json_lines
+from orchestrator.registry import JobPaths
 from orchestrator.submit import plan, submit
 from tests.integration.test_recovery import Orch, submitted, sync_until
 

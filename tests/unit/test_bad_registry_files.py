@@ -11,7 +11,8 @@ import pytest
 
 from orchestrator import index, slurm
 from orchestrator.cli import main
-from orchestrator.registry import JobPaths, append_json_line, create_entry, write_json_atomic
+from orchestrator.files import append_json_line, write_json_atomic
+from orchestrator.registry import create_entry, JobPaths
 from orchestrator.sync import Tick
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)

@@ -22,7 +22,9 @@ from jobs.search import run_search
 from orchestrator import claims
 from orchestrator.attempts import mark_child, search_records
 from orchestrator.config import load_config
-from orchestrator.registry import JobPaths, append_json_line, create_entry, read_json_lines
+from orchestrator.files import append_json_line
+from orchestrator.records import read_json_lines
+from orchestrator.registry import create_entry, JobPaths
 from tests.conftest import REPO, v4_config
 from tests.unit.stub_worker import StubRunner
 

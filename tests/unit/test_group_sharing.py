@@ -23,8 +23,9 @@ import pytest
 from orchestrator import attempts, local
 from orchestrator.errors import InputError, OrchError
 from orchestrator.attempts import search_records
-from orchestrator.registry import (JobPaths, append_json_line, create_entry, make_dir, read_json, write_atomic,
-                                   write_json_atomic)
+from orchestrator.files import append_json_line, make_dir, write_atomic, write_json_atomic
+from orchestrator.records import read_json
+from orchestrator.registry import create_entry, JobPaths
 from orchestrator.submit import plan
 from orchestrator.sync import Lock
 from tests.conftest import v4_config

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import InputError
-from orchestrator.registry import (JobPaths, append_json_line, create_entry, new_local_job_id, read_json_lines,
-                                   resolve_root, validate_job_id, write_json_atomic)
+from orchestrator.files import append_json_line, write_json_atomic
+from orchestrator.records import read_json_lines
+from orchestrator.registry import create_entry, JobPaths, new_local_job_id, resolve_root, validate_job_id
 
 
 @pytest.mark.parametrize("job_id", ["17832069", "17832069_2", new_local_job_id(), new_local_job_id() + "_1"])

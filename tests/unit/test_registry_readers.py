@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import registry
+from orchestrator import files
 from orchestrator.attempts import search_records
 from orchestrator.errors import OrchError
-from orchestrator.registry import (JobPaths, LineTails, append_json_line, create_entry, read_json, read_json_lines,
-                                   read_record)
+from orchestrator.files import append_json_line
+from orchestrator.records import LineTails, read_json, read_json_lines, read_record
+from orchestrator.registry import create_entry, JobPaths
 
 
 def trial(n: int, job_id: str = "700") -> dict:
@@ -57,7 +58,7 @@ def test_a_real_file_size_limit_cuts_an_append_short(tmp_path: Path) -> None:
 import resource, signal, sys
 from pathlib import Path
 from orchestrator.errors import OrchError
-from orchestrator.registry import append_json_line
+from orchestrator.files import append_json_line
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
 try:
@@ -98,7 +99,7 @@ def test_appended_files_are_group_writable_whatever_the_umask(tmp_path: Path) ->
     old = os.umask(0o077)
     try:
         append_json_line(tmp_path / "trials.jsonl", trial(0))
-        registry._keep_torn(tmp_path / "progress.jsonl", b"{")
+        files._keep_torn(tmp_path / "progress.jsonl", b"{")
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "trials.jsonl").stat().st_mode) == 0o664

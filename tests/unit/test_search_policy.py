@@ -17,7 +17,8 @@ from jobs.search import run_search
 from jobs.suggester import suggester_for
 from orchestrator.attempts import best_record, search_records
 from orchestrator.config import load_config
-from orchestrator.registry import JobPaths, append_json_line, create_entry
+from orchestrator.files import append_json_line
+from orchestrator.registry import create_entry, JobPaths
 from tests.conftest import v4_config
 
 

@@ -15,7 +15,9 @@ import pytest
 from orchestrator import claims
 from orchestrator.attempts import counting, mark_child
 from orchestrator.errors import OrchError
-from orchestrator.registry import JobPaths, LineTails, append_json_line, create_entry, write_json_atomic
+from orchestrator.files import append_json_line, write_json_atomic
+from orchestrator.records import LineTails
+from orchestrator.registry import create_entry, JobPaths
 from orchestrator.sync import Tick
 
 SEARCH = "local-20261201T000000-cccccc"

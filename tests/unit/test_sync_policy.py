@@ -13,7 +13,8 @@ import pytest
 from orchestrator.cron import install, line
 from orchestrator.memory import MemoryEstimate, calibrate
 from orchestrator.recovery import Policy, decide
-from orchestrator.registry import JobPaths, create_entry, write_json_atomic
+from orchestrator.files import write_json_atomic
+from orchestrator.registry import create_entry, JobPaths
 from orchestrator.slurm import parse_sacct
 from orchestrator.state import JobState
 from orchestrator.scheduler_state import local_observation, sacct_observations
