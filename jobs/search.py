@@ -260,7 +260,7 @@ def trial_point(config: Config, params: dict[str, Any]) -> dict[str, Any]:
 def write_request(config: Config, paths: JobPaths, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> None:
     """Publish trial ``tid``'s point before it runs: its process reads it, and the other workers'
     proposers count it as pending."""
-    make_dir(paths.trial_dir(tid))
+    make_dir(paths.trial_dir(tid), own=True)
     write_json_atomic(paths.request(tid), {"trial": tid, "point": trial_point(config, params), "vals": vals,
                                            "params": params, "seed": config.dataset.random_seed + tid})
 

@@ -105,8 +105,8 @@ def running(claims: dict[str, Claim], recorded: set[int]) -> dict[int, dict[str,
 
 
 def beat(claim: Claim) -> None:
-    """The holder's heartbeat: touch the claim."""
-    os.utime(claim.path)
+    """The holder's heartbeat: touch the claim (never what a link planted in its place points to)."""
+    os.utime(claim.path, follow_symlinks=False)
 
 
 def release(claim: Claim, owner: dict[str, Any], when: str) -> None:

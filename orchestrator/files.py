@@ -20,15 +20,16 @@ from typing import Any, Callable
 from orchestrator.errors import OrchError
 
 DIR_MODE = 0o2775  # setgid: what is made inside belongs to the group too
-STICKY_DIR_MODE = 0o3775  # and sticky: only an entry's owner may remove or rename it (root, jobs/, .staging/, locks/)
+STICKY_DIR_MODE = 0o3775  # and sticky: only an entry's owner may remove or rename it (root, jobs/, job directories)
 FILE_MODE = 0o664
 
 
-def make_dir(path: Path, mode: int = DIR_MODE) -> None:
+def make_dir(path: Path, mode: int = DIR_MODE, own: bool = False) -> None:
     """Create ``path`` with ``mode`` and its missing parents with ``DIR_MODE`` (group-shareable),
     whatever the umask; no error if it exists. A symbolic link (or a file) where a directory is to be is refused, and
     the mode is set through a descriptor that does not follow links, so that a group member's link
-    cannot make orch create or chmod a directory elsewhere."""
+    cannot make orch create or chmod a directory elsewhere. With ``own``, a ``path`` that another
+    member made is refused too: in a sticky folder its maker could later swap it for a link."""
     missing = []
     folder = path
     while not os.path.lexists(folder):
@@ -42,6 +43,9 @@ def make_dir(path: Path, mode: int = DIR_MODE) -> None:
     for folder in reversed(missing) if missing else [path]:
         fd = open_nofollow(folder, os.O_RDONLY | os.O_DIRECTORY, "a directory")
         try:
+            if own and folder == path and os.fstat(fd).st_uid != os.geteuid():
+                raise OrchError(f"{path}: made by uid {os.fstat(fd).st_uid}, not by this user (uid {os.geteuid()}); "
+                                "expected a folder of this job's own (remove it to go on)")
             set_mode(fd, mode if folder == path else DIR_MODE)
         finally:
             os.close(fd)

@@ -2,9 +2,11 @@
 
 The registry is plain files on a (possibly NFS) shared filesystem, every file with
 exactly one writer, made and read with ``orchestrator.files``. The root, ``jobs/``,
-``.staging/`` and ``locks/`` are sticky, so no member can remove, rename or swap for a
-link another's job directory or the registry's own folders (inside a job directory,
-which the group may write, a member can still replace a subfolder).
+``.staging/``, ``locks/``, every job directory and its ``trials/`` are sticky, so no member
+can remove, rename or swap for a link another's job directory, a folder in it or the
+registry's own folders. Every folder orch writes into is made with the entry (or by the first
+``orch submit``), before another member could plant a name there; a job's trial folders are
+refused when another member made them first (``make_dir(..., own=True)``).
 
 Layout under the root::
 
@@ -27,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import InputError
-from orchestrator.files import STICKY_DIR_MODE, fsync_dir, make_dir, write_text_atomic
+from orchestrator.files import DIR_MODE, STICKY_DIR_MODE, fsync_dir, make_dir, write_text_atomic
 
 
 _JOB_ID = re.compile(r"(?:[0-9]{1,12}|local-[0-9]{8}T[0-9]{6}-[0-9a-f]{6})(?:_[0-9]{1,6})?")
@@ -153,9 +155,14 @@ class JobPaths:
         search's entry; ``orchestrator.claims``)."""
         return self.dir / "claims"
 
+    @property
+    def trials_dir(self) -> Path:
+        """The folders of the job's trials (sticky: no member can swap one of them for a link)."""
+        return self.dir / "trials"
+
     def trial_dir(self, number: int) -> Path:
         """Scratch of one trial process: its request, result, history and model."""
-        return self.dir / "trials" / f"{number:04d}"
+        return self.trials_dir / f"{number:04d}"
 
     def request(self, number: int) -> Path:
         """A trial's point, written before its process starts; other workers read it as pending."""
@@ -167,8 +174,9 @@ class JobPaths:
 
     @property
     def scheduler(self) -> Path:
-        """Scheduler state as ``orch sync`` last saw it, and its recovery decision (written by sync only)."""
-        return self.dir / "scheduler.json"
+        """Scheduler state as ``orch sync`` last saw it, and its recovery decision (written by sync only,
+        run by any member: in a folder of its own, where one member's sync may replace another's record)."""
+        return self.dir / "sync" / "scheduler.json"
 
     @property
     def children(self) -> Path:
@@ -189,6 +197,13 @@ class JobPaths:
     def artifacts(self) -> Path:
         return self.dir / "artifacts"
 
+    def folders(self) -> dict[Path, int]:
+        """The folders every entry is made with, and their modes: all that orch writes into below the
+        job directory except the trials' own folders (made by the job in the sticky ``trials/``) and
+        the data cache (renamed into place whole)."""
+        return {self.trials_dir: STICKY_DIR_MODE, self.artifacts: DIR_MODE, self.claims: DIR_MODE,
+                self.children: DIR_MODE, self.scheduler.parent: DIR_MODE}
+
 
 def artifacts_dir(paths: JobPaths, output_folder: str | Path | None) -> Path:
     """Where a job's artifacts go: ``<output_folder>/<job_id>`` when the config names an output
@@ -201,21 +216,31 @@ def jobs_dir(root: Path) -> Path:
     return root / "jobs"
 
 
-def create_entry(root: Path, job_id: str, files: dict[str, str]) -> JobPaths:
-    """Create the job directory for ``job_id`` holding ``files`` (name → text), all at once.
+def registry_folders(root: Path) -> dict[Path, int]:
+    """The registry's own folders (made by the first ``orch submit``) and their modes: the ones that
+    only their owner may rename are sticky; ``index/`` is not, since every member's sync replaces the
+    index in it."""
+    return {jobs_dir(root): STICKY_DIR_MODE, root / ".staging": STICKY_DIR_MODE, root / "locks": STICKY_DIR_MODE,
+            root / "index": DIR_MODE}
 
-    The files are assembled in ``.staging/`` and the directory is renamed into
+
+def create_entry(root: Path, job_id: str, files: dict[str, str]) -> JobPaths:
+    """Create the job directory for ``job_id`` holding ``files`` (name → text) and ``JobPaths.folders``,
+    all at once.
+
+    The entry is assembled in ``.staging/`` and the directory is renamed into
     ``jobs/``, so an entry is either complete or absent.
     """
     paths = JobPaths(root, job_id)
-    staging_root = root / ".staging"
     if not os.path.lexists(root):  # a root that exists keeps the mode its owner gave it
         make_dir(root, STICKY_DIR_MODE)
-    make_dir(staging_root, STICKY_DIR_MODE)
-    make_dir(jobs_dir(root), STICKY_DIR_MODE)
-    stage = staging_root / f"{job_id}.{secrets.token_hex(4)}"
-    make_dir(stage)
+    for folder, mode in registry_folders(root).items():
+        make_dir(folder, mode)
+    stage = root / ".staging" / f"{job_id}.{secrets.token_hex(4)}"
+    make_dir(stage, STICKY_DIR_MODE)
     try:
+        for folder, mode in paths.folders().items():
+            make_dir(stage / folder.relative_to(paths.dir), mode)
         for name, text in files.items():
             write_text_atomic(stage / name, text)
         if paths.dir.exists():

@@ -4,8 +4,9 @@ Only names that orch's own writers make are touched: the temporary files of atom
 and other files created once (``files.temp_path``: ``.<stem>.<8 hex>.tmp<suffix>``), data caches whose build was cut off (``.cache.<pid>.<6 hex>/``)
 and entries that were being assembled in ``.staging/`` (``<job_id>.<8 hex>/``). Nothing is removed
 before it has been left untouched for ``AGE_S`` (a write in progress is never swept), and no
-symbolic link is followed or removed. In the sticky root and ``.staging/`` only what this user may
-remove (its own, or all when it owns the root) is looked at; another member's is left alone.
+symbolic link is followed or removed. The root, ``.staging/`` and the job directories are sticky, so
+only what this user may remove (its own, or all in a folder it owns) is looked at; another member's
+is left to that member's sync.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def sweep_root(root: Path, cutoff: float, swept: Swept) -> None:
             _remove_dir(entry, cutoff, swept)
 
 
-def _own(entry: os.DirEntry[str], root: Path) -> bool:
-    """Whether this process may remove ``entry`` of the sticky root or ``.staging/``: it owns the entry
-    (or the root)."""
+def _own(entry: os.DirEntry[str], folder: Path) -> bool:
+    """Whether this process may remove ``entry`` even if ``folder`` is sticky: it owns the entry or
+    the folder (or is root)."""
     try:
-        return os.geteuid() in (entry.stat(follow_symlinks=False).st_uid, os.lstat(root).st_uid, 0)
+        return os.geteuid() in (entry.stat(follow_symlinks=False).st_uid, os.lstat(folder).st_uid, 0)
     except FileNotFoundError:
         return False
 
@@ -56,10 +57,11 @@ def sweep_tree(directory: Path, cutoff: float, swept: Swept) -> None:
     for entry in _entries(directory, swept):
         if entry.is_dir(follow_symlinks=False):
             if CACHE_BUILD.fullmatch(entry.name):
-                _remove_dir(entry, cutoff, swept)
+                if _own(entry, directory):
+                    _remove_dir(entry, cutoff, swept)
             else:
                 sweep_tree(Path(entry.path), cutoff, swept)
-        elif entry.is_file(follow_symlinks=False) and TEMP_FILE.fullmatch(entry.name):
+        elif entry.is_file(follow_symlinks=False) and TEMP_FILE.fullmatch(entry.name) and _own(entry, directory):
             _remove_file(entry, cutoff, swept)
 
 

@@ -77,6 +77,12 @@ class Lock:
         os.close(self.fd)
 
 
+def save_scheduler_record(paths: JobPaths, record: dict[str, Any]) -> None:
+    """Replace the job's ``scheduler.json`` (its folder is made with the entry; one made by an older orch lacks it)."""
+    make_dir(paths.scheduler.parent)
+    write_json_atomic(paths.scheduler, record)
+
+
 def sacct_start(submissions: list[dict[str, Any]]) -> str:
     """``--starttime`` for sacct: an hour before the earliest submission, in the cluster's local time."""
     earliest = min(datetime.fromisoformat(s["submitted_at"]) for s in submissions) - timedelta(hours=1)
@@ -270,7 +276,7 @@ class Tick:
             self.report.changes.append(f"{paths.job_id}: {before[0] or 'new'} → {record['state']}"
                                        + (f" ({record['reason']})" if record["reason"] else ""))
         record["changed_at"] = iso(now)
-        write_json_atomic(paths.scheduler, record)
+        save_scheduler_record(paths, record)
         return record
 
     def unseen(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any],
@@ -324,7 +330,7 @@ class Tick:
         record["recovery"] = {"decision": decision, "child_job_id": child, "decided_at": iso(self.clock())}
         record["changed_at"] = iso(self.clock())
         self.report.decisions.append(f"{paths.job_id}: {record['state']}: {decision}")
-        write_json_atomic(paths.scheduler, record)
+        save_scheduler_record(paths, record)
         return record
 
     def policy(self, paths: JobPaths, submission: dict[str, Any]) -> Policy:

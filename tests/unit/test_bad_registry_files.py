@@ -82,7 +82,6 @@ def test_a_result_that_is_a_list_and_a_trials_line_that_is_a_list_are_skipped(
 def test_a_stray_file_in_children_does_not_stop_the_tick(tmp_path: Path, no_slurm: None) -> None:
     entry(tmp_path, "100")
     odd = entry(tmp_path, "101")
-    odd.children.mkdir()
     (odd.children / "notes.txt").write_text("")
     (odd.children / "105").write_text("")
     Tick(tmp_path, 60, clock=lambda: T0).run()

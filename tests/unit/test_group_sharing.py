@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,9 +21,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator import attempts, local
+from orchestrator import attempts, claims, local, sweep
 from orchestrator.errors import InputError, OrchError
+from jobs.search import write_request
 from orchestrator.attempts import search_records
+from orchestrator.config import load_config
 from orchestrator.files import append_json_line, make_dir, write_atomic, write_json_atomic
 from orchestrator.records import read_json
 from orchestrator.registry import create_entry, JobPaths
@@ -89,13 +92,14 @@ def test_what_one_member_creates_the_other_can_use_whatever_the_umask(shared: Pa
         write_json_atomic(paths.run, {"status": "running"})
         append_json_line(paths.trials, {"trial": 0, "job_id": JOB, "status": "ok", "loss": 0.5})
         attempts.mark_child(paths, "local-20261202T000001-bbbbbb")
+        write_json_atomic(paths.scheduler, {"state": "RUNNING"})  # her sync
         Lock(root).release()
 
     def bob() -> None:
         lock = Lock(root)  # the lock file alice made
         assert lock.acquire()
         lock.release()
-        write_json_atomic(paths.scheduler, {"state": "COMPLETED"})  # sync, run by the other member
+        write_json_atomic(paths.scheduler, {"state": "COMPLETED"})  # his sync replaces her sync's record
         make_dir(paths.trial_dir(1))
         write_json_atomic(paths.request(1), {"trial": 1})
         assert read_json(paths.run) == {"status": "running"}
@@ -103,21 +107,23 @@ def test_what_one_member_creates_the_other_can_use_whatever_the_umask(shared: Pa
 
     as_member(ALICE, umask, alice)
     as_member(BOB, umask, bob)
-    assert {p.name: mode(p) for p in (root, root / "jobs", root / ".staging", root / "locks", paths.dir,
-                                      paths.trial_dir(0), paths.children)} == {
-        "registry": 0o3775, "jobs": 0o3775, ".staging": 0o3775, "locks": 0o3775, JOB: 0o2775, "0000": 0o2775,
-        "children": 0o2775}
+    assert {p.name: mode(p) for p in (root, root / "jobs", root / ".staging", root / "locks", root / "index",
+                                      paths.dir, paths.trials_dir, paths.trial_dir(0), paths.children)} == {
+        "registry": 0o3775, "jobs": 0o3775, ".staging": 0o3775, "locks": 0o3775, "index": 0o2775, JOB: 0o3775,
+        "trials": 0o3775, "0000": 0o2775, "children": 0o2775}
     assert {mode(p) for p in (paths.submission, paths.run, paths.trials, root / "locks" / "sync.lock", paths.scheduler,
                               paths.children / "local-20261202T000001-bbbbbb")} == {0o664}
 
 
 @needs_root
-def test_no_member_can_move_another_members_job_directory_the_registrys_folders_or_the_sync_lock(shared: Path) -> None:
+def test_no_member_can_move_another_members_job_directory_its_folders_the_registrys_or_the_sync_lock(
+        shared: Path) -> None:
     root = shared / "registry"
     as_member(ALICE, 0o022, lambda: (create_entry(root, JOB, {"submission.json": "{}\n"}), Lock(root).release()))
 
     def bob() -> None:
-        for folder in (root / "jobs" / JOB, root / "jobs", root / "locks"):  # to swap one for a link
+        paths = JobPaths(root, JOB)
+        for folder in (paths.dir, root / "jobs", root / "locks", root / "index", *paths.folders()):  # to swap for a link
             with pytest.raises(PermissionError):
                 os.rename(folder, folder.with_name("elsewhere"))
         with pytest.raises(PermissionError):
@@ -125,6 +131,36 @@ def test_no_member_can_move_another_members_job_directory_the_registrys_folders_
         assert not JobPaths(root, JOB).submission.is_symlink()
 
     as_member(BOB, 0o022, bob)
+
+
+@needs_root
+def test_a_members_sync_leaves_the_others_leftovers_in_a_sticky_job_directory_to_the_others_sync(shared: Path) -> None:
+    root = shared / "registry"
+    paths = JobPaths(root, JOB)
+    leftovers = [paths.dir / ".run.0123abcd.tmp.json", paths.trial_dir(0) / ".history.0123abcd.tmp.json",
+                 paths.dir / ".cache.77.abcdef"]
+
+    def alice() -> None:
+        create_entry(root, JOB, {"submission.json": "{}\n"})
+        make_dir(paths.trial_dir(0))
+        make_dir(leftovers[2])
+        for path in leftovers[:2]:
+            path.write_text("cut off")
+        for path in leftovers:
+            os.utime(path, (0, 0))
+
+    def sweep_as(uid: int, removed: int) -> Callable[[], None]:
+        def tick() -> None:
+            swept = sweep.Swept()
+            sweep.sweep_tree(paths.dir, time.time() - sweep.AGE_S, swept)
+            assert (swept.removed, swept.problems) == (removed, [])
+        return tick
+
+    as_member(ALICE, 0o022, alice)
+    as_member(BOB, 0o022, sweep_as(BOB, 0))
+    assert all(path.exists() for path in leftovers)
+    as_member(ALICE, 0o022, sweep_as(ALICE, 3))
+    assert not any(path.exists() for path in leftovers)
 
 
 def test_a_registry_root_made_by_the_group_keeps_its_mode(tmp_path: Path) -> None:
@@ -136,7 +172,7 @@ def test_a_registry_root_made_by_the_group_keeps_its_mode(tmp_path: Path) -> Non
 
 
 @needs_root
-def test_a_planted_link_is_never_written_or_chmodded_through(shared: Path) -> None:
+def test_a_planted_link_is_never_written_or_chmodded_through(shared: Path, write_config: Callable[..., Path]) -> None:
     root = shared / "registry"
     private = shared / "alice_private"
     paths = JobPaths(root, JOB)
@@ -147,23 +183,29 @@ def test_a_planted_link_is_never_written_or_chmodded_through(shared: Path) -> No
         create_entry(root, JOB, {"submission.json": "{}\n"})
 
     def bob() -> None:
-        os.symlink(private, paths.artifacts)
+        os.symlink(private, paths.trial_dir(0))  # where alice's job will make its first trial's folder
+        os.mkdir(paths.trial_dir(1))  # a real folder, which bob could swap for a link once alice writes in it
         os.symlink(private / "notes", paths.dir / "model.keras")
         os.symlink(private / "made_by_sync", root / "locks" / "sync.lock")
+        os.symlink(private / "notes", paths.claims / "0.0")
 
     def alices_job() -> None:
-        with pytest.raises(OrchError, match="artifacts: is a symbolic link"):
-            make_dir(paths.artifacts)
+        for trial in (0, 1):
+            with pytest.raises(OrchError, match=f"{paths.trial_dir(trial).name}: (is a symbolic link|made by uid {BOB})"):
+                write_request(config, paths, trial, {}, {})
         write_atomic(paths.dir / "model.keras", lambda tmp: tmp.write_text("model"))
         with pytest.raises(OrchError, match="sync.lock: is a symbolic link"):
             Lock(root)
+        claims.beat(claims.Claim("0", 0, paths.claims))  # a heartbeat touches the link, not alice's notes
 
+    config = load_config(write_config(v4_config()))
     as_member(ALICE, 0o077, alice)
-    make_dir(root / "locks")  # as orch makes it
+    os.utime(private / "notes", (0, 0))
     as_member(BOB, 0o022, bob)
     as_member(ALICE, 0o077, alices_job)
     assert mode(private) & 0o077 == 0  # not made group-writable through the link
-    assert (private / "notes").read_text() == "mine"
+    assert (private / "notes").read_text() == "mine" and os.stat(private / "notes").st_mtime == 0
+    assert os.listdir(private) == ["notes"]
     assert (paths.dir / "model.keras").read_text() == "model" and not (paths.dir / "model.keras").is_symlink()
     assert not (private / "made_by_sync").exists()
 

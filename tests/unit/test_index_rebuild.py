@@ -79,7 +79,6 @@ def test_a_rebuilt_index_still_reopens_a_settled_search_for_a_late_attempt(tmp_p
     settled(tmp_path, "200", worker_ids=["200_0"], scheduler="local")
     settled(tmp_path, "200_0", search_id="200", worker=0, scheduler="local")
     late = entry(tmp_path, "201", search_id="200", worker=0, parent_job_id="200_0", scheduler="local")
-    (tmp_path / "jobs" / "200_0" / "children").mkdir()
     (tmp_path / "jobs" / "200_0" / "children" / "201").write_text("")
     ticked = tick(tmp_path)
     rows = index.load(tmp_path)

@@ -68,8 +68,12 @@ def test_appends_are_whole_lines_and_a_torn_last_line_is_ignored(tmp_path: Path)
 
 def test_entries_appear_whole_and_never_overwrite(tmp_path: Path) -> None:
     paths = create_entry(tmp_path, "123", {"submission.json": "{}\n", "job.sbatch": "#!/bin/bash\n"})
-    assert sorted(os.listdir(paths.dir)) == ["job.sbatch", "submission.json"]
-    assert stat.S_IMODE(paths.dir.stat().st_mode) & 0o2070 == 0o2070  # setgid, group rwx
+    assert sorted(os.listdir(paths.dir)) == ["artifacts", "children", "claims", "job.sbatch", "submission.json", "sync",
+                                             "trials"]
+    assert stat.S_IMODE(paths.dir.stat().st_mode) == 0o3775  # setgid, sticky, group rwx
+    assert stat.S_IMODE(paths.trials_dir.stat().st_mode) == 0o3775
+    assert {stat.S_IMODE(f.stat().st_mode) for f in (paths.artifacts, paths.children, paths.claims,
+                                                    paths.scheduler.parent)} == {0o2775}
     with pytest.raises(InputError, match="already exists"):
         create_entry(tmp_path, "123", {"submission.json": "{\"other\": 1}\n"})
     assert (paths.dir / "submission.json").read_text() == "{}\n"

@@ -14,6 +14,7 @@ from typing import Callable
 
 import pytest
 
+from orchestrator.registry import JobPaths
 from tests.conftest import v4_config
 
 
@@ -169,7 +170,7 @@ def test_a_search_of_workers_is_resubmitted_one_worker_at_a_time(
     assert orch("submit", str(write_config(cfg)))[0] == 0
     code, _, err = orch("resubmit", "700")
     assert code == 2 and "is a search of 2 workers; a new attempt continues one worker: orch resubmit 700_0" in err
-    (workdir / "registry" / "jobs" / "700_1" / "scheduler.json").write_text(json.dumps({"state": "OUT_OF_MEMORY"}))
+    JobPaths(workdir / "registry", "700_1").scheduler.write_text(json.dumps({"state": "OUT_OF_MEMORY"}))
     fake_slurm(workdir / "bin2", "echo 701")
     monkeypatch.setenv("PATH", f"{workdir / 'bin2'}:{os.environ['PATH']}")
     code, out, err = orch("resubmit", "700_1", "--mem", "8G")
@@ -218,7 +219,7 @@ def test_resubmit_mem_is_held_to_the_site_limit_and_a_job_is_continued_once(
     fake_slurm(workdir / "bin", "echo 800")
     monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
     assert orch("submit", str(write_config(v4_config())))[0] == 0
-    (workdir / "registry" / "jobs" / "800" / "scheduler.json").write_text(json.dumps({"state": "OUT_OF_MEMORY"}))
+    JobPaths(workdir / "registry", "800").scheduler.write_text(json.dumps({"state": "OUT_OF_MEMORY"}))
     code, _, err = orch("resubmit", "800", "--mem", "500G")
     assert code == 2 and "--mem (500 GB) exceeds the partition limit of site 'default' (16 GB)" in err
     assert not (workdir / "registry" / "jobs" / "800" / "next_attempt.json").exists()  # refused: nothing reserved
