@@ -17,6 +17,8 @@ from orchestrator.errors import OrchError
 from orchestrator.files import make_dir, open_file, write_json_atomic
 from orchestrator.records import read_optional_record, read_record, report_skipped
 from orchestrator.registry import is_job_id, JobPaths, jobs_dir
+from orchestrator.scheduler_state import shown_state
+from orchestrator.state import UNSYNCED
 
 INDEX = Path("index") / "index.json"  # in a folder of its own: the root is sticky, and every member's sync rewrites it
 UNREADABLE = "UNREADABLE"  # the state shown for a job whose files cannot be read
@@ -147,6 +149,7 @@ def measured_peak_gb(paths: JobPaths, scheduler: dict[str, Any]) -> float | None
 def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] | None) -> dict[str, Any]:
     """The summary of one job from its files."""
     config = submission.get("config", {})
+    shown = shown_state(paths, submission, scheduler) if submission else None
     scheduler = scheduler or {}
     search = bool(submission.get("worker_ids"))
     return {
@@ -156,7 +159,7 @@ def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] |
         "attempt": submission.get("attempt", 1), "parent_job_id": submission.get("parent_job_id"),
         "children": children(paths), "mem_gb": submission.get("request", {}).get("mem_gb"),
         "estimated_peak_gb": submission.get("estimate", {}).get("peak_gb"),
-        "state": scheduler.get("state", "PENDING"), "reason": scheduler.get("reason", ""),
+        "state": shown.state if shown else UNSYNCED, "reason": shown.reason if shown else "",
         "max_rss_bytes": scheduler.get("max_rss_bytes"), "measured_peak_gb": measured_peak_gb(paths, scheduler),
         "settled": "recovery" in scheduler, "settled_at": (scheduler.get("recovery") or {}).get("decided_at"),
         "trials_done": len(search_records(paths, SUMMARY_CHARS)) if search else count_lines(paths.trials),

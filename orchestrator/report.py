@@ -78,7 +78,8 @@ def build(root: Path, job_id: str) -> Report:
     total = view["trials"]["total"] or len(records)
     objective = records[0]["objective_name"] if records else "objective"
     report = Report(f"{sub['config']['label']}, plane {sub.get('plane')}: job {job_id}")
-    report.p(f"State {sched.get('state', 'not yet synced')}" + (f" ({sched['reason']})" if sched.get("reason") else "")
+    shown = view["state"]
+    report.p(f"State {shown['state']}" + (f" ({shown['reason']})" if shown["reason"] else "")
              + f" · attempts {' → '.join(view['attempts'])} · report made "
              + datetime.now(timezone.utc).isoformat(timespec="seconds"))
 

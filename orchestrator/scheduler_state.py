@@ -1,6 +1,7 @@
 """What each source says about a job's state now: sacct's job and step lines, squeue or scontrol,
 the local executor's record, the job's own records, and (for a search of several workers) its
-workers' states. Pure readings; ``orchestrator.sync`` decides what to do with them."""
+workers' states. Pure readings; ``orchestrator.sync`` decides what to do with them, and
+``shown_state`` is what ``orch status`` and the report show without asking the scheduler."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from orchestrator import slurm
-from orchestrator.records import read_json
+from orchestrator import attempts, slurm
+from orchestrator.records import read_json, read_optional_record
 from orchestrator.registry import JobPaths
-from orchestrator.state import EXIT_INTERRUPTED, JobState, from_slurm
+from orchestrator.state import EXIT_INTERRUPTED, TERMINAL, UNSYNCED, JobState, from_slurm
 
 
 @dataclass
@@ -121,7 +122,40 @@ def own_records(paths: JobPaths) -> Observation | None:
         return None
     run = read_json(paths.run)
     if run.get("status") == "completed":  # a worker of several: the result may be another worker's
-        return Observation(JobState.COMPLETED, "from the job's own records", "registry")
+        return Observation(JobState.COMPLETED, "", "registry")
     if run.get("status") == "failed":
         return Observation(JobState.FAILED, run.get("reason", ""), "registry")
     return None
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The state shown for a job, its reason and where it comes from (``source``: sacct, squeue, the
+    local runner, ...); ``own``: what the job's own records say when the scheduler's word is not in
+    yet (a SLURM job that wrote its end before ``orch sync`` saw it)."""
+
+    state: str
+    reason: str
+    source: str
+    own: Observation | None = None
+
+
+def shown_state(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] | None) -> Shown:
+    """The state of a job without asking the scheduler. A local job's is its runner's record, so its
+    end shows at once; once sync settled it, sync's record (the same, and its recovery). A SLURM job's
+    is sync's record, ``UNSYNCED`` before sync saw it."""
+    scheduler = scheduler or {}
+    if submission.get("scheduler") == "local" and "recovery" not in scheduler:
+        if submission.get("worker_ids"):
+            newest = [attempts.newest(JobPaths(paths.root, w)) for w in attempts.workers(paths)]
+            states = [shown_state(p, read_optional_record(p.submission) or {}, read_optional_record(p.scheduler)).state
+                      for p in newest]
+            seen = search_observation(states, attempts.search_result(paths) is not None)
+        else:
+            seen = local_observation(paths)
+        return Shown(seen.state.value, seen.reason, "the local runner")
+    if scheduler:
+        state = scheduler["state"]
+        own = None if state in {s.value for s in TERMINAL} else own_records(paths)
+        return Shown(state, scheduler.get("reason") or "", scheduler.get("source") or "an unknown source", own)
+    return Shown(UNSYNCED, "orch sync has not seen this job yet", "none", own_records(paths))

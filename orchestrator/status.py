@@ -19,6 +19,8 @@ from orchestrator.errors import InputError, OrchError
 from orchestrator.files import open_file
 from orchestrator.records import read_optional_record
 from orchestrator.registry import JobPaths, validate_job_id
+from orchestrator.scheduler_state import shown_state
+from orchestrator.state import UNSYNCED
 
 LOG_LINES = 15
 LOG_BYTES = 64 * 1024  # the most of a log's end read to show its last lines
@@ -90,8 +92,12 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
     holder = attempts.search_result(search) if parallel else paths
     result = read_optional_record(holder.result) if holder else None
     running = running_trials(search, records)
+    scheduler = read_optional_record(paths.scheduler)
+    shown = shown_state(paths, submission, scheduler)
     return {
-        "job_id": job_id, "submission": submission, "scheduler": read_optional_record(paths.scheduler),
+        "job_id": job_id, "submission": submission, "scheduler": scheduler,
+        "state": {"state": shown.state, "reason": shown.reason, "source": shown.source,
+                  "own": {"state": shown.own.state.value, "reason": shown.own.reason} if shown.own else None},
         "run": read_optional_record(paths.run), "data": read_optional_record(paths.data_record), "result": result,
         "local": read_optional_record(paths.local_state),
         "trials": {"total": _total_trials(paths), "done": len(records),
@@ -135,9 +141,10 @@ def worker_views(search: JobPaths, running: dict[str, dict[str, Any]],
         first = JobPaths(search.root, worker)
         chain = [worker, *attempts.descendants(first)]
         newest = JobPaths(search.root, chain[-1])
-        sched, run = read_optional_record(newest.scheduler) or {}, read_optional_record(newest.run) or {}
+        shown = shown_state(newest, read_optional_record(newest.submission) or {}, read_optional_record(newest.scheduler))
+        run = read_optional_record(newest.run) or {}
         views.append({"worker": worker, "job_id": newest.job_id, "attempts": chain,
-                      "state": sched.get("state"), "run": run.get("status"),
+                      "state": shown.state, "run": run.get("status"),
                       "trials": sum(1 for r in records if r["job_id"] in chain),
                       "current_trial": running.get(newest.job_id, {}).get("trial")})
     return views
@@ -167,13 +174,17 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     lines = [f"{view['job_id']}  {config['label']}, plane {sub.get('plane')}  ({what}, {sub['scheduler']})"]
     if view["newest_attempt"] != view["job_id"]:
         lines.append(f"newer    this search continues in {view['newest_attempt']}: orch status {view['newest_attempt']}")
-    state = sched.get("state", "unknown: orch sync has not seen this job yet")
-    reason = sched.get("reason") or ""
+    shown, own = view["state"], view["state"]["own"]
     synced = view["synced_at"] if "recovery" not in sched else sched.get("changed_at")
-    source = sched.get("source", "an unknown source")
-    freshness = f"  (scheduler state synced {ago(synced, now)}, from {source})" if sched else ""
-    lines.append(f"state    {state}" + (f": {reason}" if reason else "") + freshness)
-    if run.get("status") and run.get("status") != "completed":
+    if shown["source"] == "the local runner":
+        freshness = "  (the local runner's record)"
+    else:
+        freshness = f"  (scheduler state synced {ago(synced, now)}, from {shown['source']})" if sched else ""
+    lines.append(f"state    {shown['state']}" + (f": {shown['reason']}" if shown["reason"] else "") + freshness)
+    if own:
+        lines.append(f"job      {own['state']} by its own records" + (f": {own['reason']}" if own["reason"] else "")
+                     + "; not yet confirmed by the scheduler (orch sync)")
+    elif run.get("status") and run.get("status") != "completed":
         lines.append(f"job      {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))
     recovery = sched.get("recovery")
     if recovery:
@@ -202,7 +213,7 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     lines.append(f"log      {view['paths']['log']}")
     if view["paths"]["artifacts"]:
         lines.append(f"results  {view['paths']['result']} (artifacts: {len(view['paths']['artifacts'])} files)")
-    if state in ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL") or run.get("status") == "failed":
+    if shown["state"] in ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL") or run.get("status") == "failed":
         lines += ["last lines of the log:", *("  " + x for x in log_tail(Path(view["paths"]["log"])))]
     return lines
 
@@ -252,10 +263,10 @@ def _trials(view: dict[str, Any], now: datetime) -> list[str]:
 
 
 def _workers(workers: list[dict[str, Any]]) -> list[str]:
-    running = sum(1 for w in workers if w["state"] == "RUNNING" or (w["state"] is None and w["run"] == "running"))
+    running = sum(1 for w in workers if w["state"] == "RUNNING" or (w["state"] == UNSYNCED and w["run"] == "running"))
     lines = [f"workers  {running}/{len(workers)} running"]
     for w in workers:
-        state = w["state"] or (f"job says {w['run']}" if w["run"] else "not yet seen by orch sync")
+        state = w["state"] + (f" (the job says {w['run']})" if w["state"] == UNSYNCED and w["run"] else "")
         doing = f" · running trial {w['current_trial'] + 1}" if w["current_trial"] is not None else ""
         via = f" (attempt {len(w['attempts'])}: {w['job_id']})" if len(w["attempts"]) > 1 else ""
         lines.append(f"  {w['worker']}{via}  {state} · {w['trials']} trials{doing}")

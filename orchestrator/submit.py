@@ -30,8 +30,9 @@ from orchestrator.records import read_optional_record
 from orchestrator.registry import create_entry, JobPaths, new_local_job_id
 from orchestrator.sbatch import Request, build_request, render
 from orchestrator.scan import ScanReport, scan
+from orchestrator.scheduler_state import shown_state
 from orchestrator.site import SiteProfile, load_profile
-from orchestrator.state import JobState
+from orchestrator.state import TERMINAL
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,10 @@ def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list
     if submission.get("worker_ids"):
         raise InputError(f"job {job_id}", f"is a search of {len(submission['worker_ids'])} workers; a new attempt "
                                           f"continues one worker: orch resubmit {submission['worker_ids'][0]}")
-    state = (read_optional_record(parent.scheduler) or {}).get("state")
-    if state not in {s.value for s in JobState} or not JobState(state).terminal:
-        raise InputError(f"job {job_id}", f"is {state or 'not yet synced'} in the registry; a new attempt needs it "
-                                          f"ended: orch cancel {job_id}, then orch sync")
+    state = shown_state(parent, submission, read_optional_record(parent.scheduler)).state
+    if state not in {s.value for s in TERMINAL}:
+        raise InputError(f"job {job_id}", f"is {state} in the registry; a new attempt needs it ended: "
+                                          f"orch cancel {job_id}, then orch sync")
     attempts.reserve_next(parent, {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(),
                                    "reserved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     try:

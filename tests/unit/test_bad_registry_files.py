@@ -60,7 +60,7 @@ def test_one_unreadable_submission_is_a_row_marked_unreadable(tmp_path: Path,
     assert code == 0 and f"orch: skipped {bad.submission}: not valid JSON" in err  # once per process
     code, out, _ = status(tmp_path, capsys, "--json")
     rows = {r["job_id"]: r for r in json.loads(out)}
-    assert code == 0 and rows["100"]["state"] == "PENDING"
+    assert code == 0 and rows["100"]["state"] == "UNSYNCED"
     assert rows["101"]["state"] == "UNREADABLE" and rows["101"]["reason"].startswith(f"{bad.submission}: not valid")
     assert rows["102"]["state"] == "UNREADABLE" and "submitted_at: expected an ISO time" in rows["102"]["reason"]
 
