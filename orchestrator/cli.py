@@ -9,7 +9,6 @@ import argparse
 import json
 import math
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -38,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="a JSON config file")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the script; write nothing")
     p.add_argument("--local", action="store_true", help="run on this machine even if SLURM is here")
-    p.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    p.add_argument("--wait", action="store_true", help="follow the search until it ends: each trial, then a summary")
     p.add_argument("--poll-s", type=float, default=10.0, help="seconds between checks with --wait on SLURM")
     p.set_defaults(handler=cmd_submit)
 
@@ -197,15 +196,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"registry {p.root / 'jobs'}")
     if not args.wait:
         return 0
-    if runner is not None:
-        code = runner.wait()
-        print(f"{' '.join(job_ids)} ended with exit code {code}")
-        return 0 if code == 0 else 1
-    base = job_ids[0].split("_")[0]
-    while slurm.run_squeue_states(base):
-        time.sleep(args.poll_s)
-    print(f"{base} has left the queue")
-    return 0
+    from orchestrator.follow import follow
+
+    return follow(p.root, job_ids, args.poll_s, runner)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

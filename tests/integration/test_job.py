@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ from orchestrator.records import read_json_lines
 from orchestrator.registry import JobPaths
 from orchestrator.submit import plan, submit
 
+REPO = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.slow
 
 
@@ -28,6 +31,29 @@ def start(config: Path, root: Path) -> tuple[JobPaths, Any]:
 
 def records(paths: JobPaths) -> list[dict[str, Any]]:
     return list(read_json_lines(paths.trials))
+
+
+def test_the_readmes_first_command_shows_each_trial_a_summary_and_its_end_with_no_sync(
+        workdir: Path, orch: Callable[..., tuple[int, str, str]]) -> None:
+    demo = workdir / "repo" / "json" / "demo" / "demo.json"
+    demo.parent.mkdir(parents=True)
+    shutil.copyfile(REPO / "json" / "demo" / "demo.json", demo)
+    assert orch("demo-data", str(workdir / "repo" / "demo-data"))[0] == 0
+    code, out, err = orch("submit", "--local", "--wait", str(demo))
+    assert code == 0, err
+    job_id = out.split(": ")[1].split()[0]
+    lines = out.splitlines()
+    trial_lines = [line for line in lines if line.startswith("trial ")]
+    assert [line.split(" (")[1].split(")")[0] for line in trial_lines] == ["1/3", "2/3", "3/3"], out
+    assert all(" · best val_loss " in line for line in trial_lines)
+    result = json.loads(JobPaths(workdir / "registry", job_id).result.read_text())
+    test_line = next(line for line in lines if line.startswith("test     "))
+    assert f"F1 {result['test']['f1']:.4f}" in test_line
+    report = Path(next(line for line in lines if line.startswith("report   ")).split()[1])
+    assert report.name == f"{job_id}_report.html" and report.stat().st_size > 10_000
+    assert any(line.startswith(f"{job_id} demo") and " COMPLETED after " in line for line in lines)
+    code, out, _ = orch("status", job_id)  # no orch sync in between
+    assert code == 0 and "state    COMPLETED  (the local runner's record)" in out
 
 
 def test_demo_search_records_every_trial_and_a_usable_result(
