@@ -350,6 +350,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from orchestrator.synthetic import generate
 
+    for option, value in (("--files", args.files), ("--samples", args.samples)):
+        if value < 1:
+            raise InputError(option, f"{value}: expected a whole number from 1")
     files = generate(Path(args.directory), files_per_production=args.files, samples_per_file=args.samples,
                      seed=args.seed)
     print(f"wrote {len(files)} files under {Path(args.directory).resolve()}")

@@ -296,6 +296,14 @@ def test_cron_print_with_every_min_0_is_one_line_error(registry: Path, orch: Orc
     assert out == ""
 
 
+@pytest.mark.parametrize(("option", "value"), [("--files", "-1"), ("--files", "0"), ("--samples", "0")])
+def test_demo_data_of_no_files_or_samples_is_a_one_line_error_and_writes_nothing(
+        option: str, value: str, tmp_path: Path, orch: Orch) -> None:
+    code, out, err = orch("demo-data", str(tmp_path / "demo"), option, value)
+    one_line_error(code, err, f"{option}: {value}: expected a whole number from 1")
+    assert out == "" and not (tmp_path / "demo").exists()
+
+
 # 6. times in seconds
 
 @pytest.mark.parametrize("args", [["sync", "--budget-s", "nan"], ["sync", "--budget-s", "-5"],
