@@ -46,9 +46,10 @@ class Followed:
 
 
 def follow(root: Path, job_ids: list[str], poll_s: float, runner: subprocess.Popen[bytes] | None,
-           out: TextIO = sys.stdout, make_report: Callable[[Path, str], Path] | None = None) -> int:
-    """Follow ``job_ids`` (each a search, as ``submit`` returns them) until every one ended; print the
-    summaries; 0 when every search completed, else 1."""
+           out: TextIO | None = None, make_report: Callable[[Path, str], Path] | None = None) -> int:
+    """Follow ``job_ids`` (each a search, as ``submit`` returns them) until every one ended, printing to
+    ``out`` (standard output); print the summaries; 0 when every search completed, else 1."""
+    out = out or sys.stdout
     searches = [_followed(JobPaths(root, job_id)) for job_id in job_ids]
     bars = out.isatty()
     if bars:
