@@ -28,7 +28,7 @@ import numpy as np
 
 from orchestrator.config import Config
 from orchestrator.errors import InputError
-from orchestrator.npz import BadFile, read_arrays, read_headers
+from orchestrator.npz import BadFile, check_headers, read_arrays, read_headers
 from orchestrator.files import make_dir, write_atomic, write_json_atomic
 from orchestrator.records import read_json
 from orchestrator.scan import find_files, label_column
@@ -58,16 +58,14 @@ def plan_files(config: Config, plane: str) -> tuple[list[tuple[Path, int]], list
     for directory in config.data_directories:
         for path in find_files(directory, pattern, plane):
             try:
-                headers = read_headers(path)
-                shape = headers["images"].shape if "images" in headers else None
-                if shape is None or shape[1:] != config.model.input_shape[:2] or label.array not in headers:
-                    raise BadFile(f"images {shape} do not match input_shape or label array missing")
+                n, shape, meta_columns = check_headers(read_headers(path), label.array, label.column)
+                if shape != config.model.input_shape[:2]:
+                    raise BadFile(f"images are {shape[0]}×{shape[1]}, not input_shape")
             except BadFile as exc:
                 _bad(config, path, str(exc), bad)
                 continue
-            found.append((path, shape[0]))
-            if "metadata" in headers and len(headers["metadata"].shape) == 2:
-                columns = max(columns, headers["metadata"].shape[1])
+            found.append((path, n))
+            columns = max(columns, meta_columns or 0)
     if config.dataset.shuffle_data:
         order = np.random.default_rng(config.dataset.random_seed).permutation(len(found))
         found = [found[i] for i in order]

@@ -1,9 +1,11 @@
-"""Reading NPZ files without loading them: array headers from inside the zip.
+"""Reading NPZ files without loading them: array headers from inside the zip; what a usable data file is.
 
 An NPZ is a zip of ``.npy`` members. ``read_headers`` opens each member and
 reads only its header (magic, shape, dtype), so even compressed members are
 barely decompressed. It also checks that each member's size in the zip's
 directory matches its header, which catches truncated and inconsistent files.
+``check_headers`` is the one rule of a usable data file's arrays, applied by
+both the pre-flight (``orchestrator.scan``) and the job (``jobs.data``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,27 @@ def read_headers(path: Path) -> dict[str, ArrayHeader]:
         raise BadFile("not a readable NPZ: truncated or corrupt zip") from None
     except (OSError, EOFError, ValueError) as exc:
         raise BadFile(f"unreadable: {exc}") from None
+
+
+def check_headers(headers: dict[str, ArrayHeader], label_array: str,
+                  label_column: int | None) -> tuple[int, tuple[int, int], int | None]:
+    """Sample count, image shape (height, width) and metadata column count (None without a 2-D
+    ``metadata``) of a data file: ``images`` (N, height, width) and a label array of N rows holding
+    ``label_column``; ``BadFile`` if it is not such a file."""
+    for needed in ("images", label_array):
+        if needed not in headers:
+            raise BadFile(f"no {needed!r} array (has: {', '.join(sorted(headers)) or 'none'})")
+    images = headers["images"]
+    if len(images.shape) != 3:
+        raise BadFile(f"images has shape {images.shape}; expected (N, height, width)")
+    n = images.shape[0]
+    lab = headers[label_array]
+    if lab.shape[:1] != (n,):
+        raise BadFile(f"{label_array} has {lab.shape[:1]} rows but images has {n}")
+    if label_column is not None and (len(lab.shape) != 2 or label_column >= lab.shape[1]):
+        raise BadFile(f"{label_array} has shape {lab.shape}; label column {label_column} is out of range")
+    meta = headers.get("metadata")
+    return n, (images.shape[1], images.shape[2]), (meta.shape[1] if meta and len(meta.shape) == 2 else None)
 
 
 def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> ArrayHeader:

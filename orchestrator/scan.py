@@ -21,7 +21,7 @@ import numpy as np
 
 from orchestrator.config import Config, LabelSpec
 from orchestrator.errors import InputError
-from orchestrator.npz import ArrayHeader, BadFile, read_array, read_headers
+from orchestrator.npz import BadFile, check_headers, read_array, read_headers
 
 LABEL_SAMPLE_FILES = 16  # files per directory and plane whose label array is read
 
@@ -129,8 +129,7 @@ def _scan_dir(directory: Path, plane: str, files: list[Path], label: LabelSpec) 
     result = DirScan(directory, plane)
     for path in files:
         try:
-            headers = read_headers(path)
-            n, shape, columns = _usable(headers, label)
+            n, shape, columns = check_headers(read_headers(path), label.array, label.column)
         except BadFile as exc:
             result.bad.append((path, str(exc)))
             continue
@@ -155,24 +154,6 @@ def _scan_dir(directory: Path, plane: str, files: list[Path], label: LabelSpec) 
         result.label_samples += values.size
         result.label_positives += int(values.sum())
     return result
-
-
-def _usable(headers: dict[str, ArrayHeader], label: LabelSpec) -> tuple[int, tuple[int, int], int | None]:
-    """Sample count, image shape and metadata column count of a file; ``BadFile`` if unusable."""
-    for needed in ("images", label.array):
-        if needed not in headers:
-            raise BadFile(f"no {needed!r} array (has: {', '.join(sorted(headers)) or 'none'})")
-    images = headers["images"]
-    if len(images.shape) != 3:
-        raise BadFile(f"images has shape {images.shape}; expected (N, height, width)")
-    n = images.shape[0]
-    lab = headers[label.array]
-    if lab.shape[:1] != (n,):
-        raise BadFile(f"{label.array} has {lab.shape[:1]} rows but images has {n}")
-    if label.column is not None and (len(lab.shape) != 2 or label.column >= lab.shape[1]):
-        raise BadFile(f"{label.array} has shape {lab.shape}; label column {label.column} is out of range")
-    meta = headers.get("metadata")
-    return n, (images.shape[1], images.shape[2]), (meta.shape[1] if meta and len(meta.shape) == 2 else None)
 
 
 def label_values(path: Path, label: LabelSpec) -> np.ndarray:

@@ -149,3 +149,14 @@ def test_cache_is_reused_for_the_same_config_only(tagged: Callable[..., tuple], 
     assert data.prepare(config, "X", workdir / "cache", "hash-a") == first  # reused, not rebuilt
     data.prepare(config, "X", workdir / "cache", "hash-b")
     assert np.load(workdir / "cache" / "train_labels.npy").shape[0] == first["splits"]["train"]["samples"]
+
+
+def test_the_job_refuses_a_file_by_the_pre_flights_header_rule(tagged: Callable[..., tuple]) -> None:
+    config, root = tagged(bad_files="skip")
+    victim = root / "es" / "p_2_planeX.npz"
+    with np.load(victim) as npz:
+        images, meta = npz["images"], npz["metadata"]
+    np.savez(victim, images=images, metadata=meta[:12])  # fewer label rows than images
+    loaded = data.load(config, "X")
+    assert loaded.bad_files == [(str(victim), "metadata has (12,) rows but images has 50")]
+    assert len(loaded.labels) == 350 and loaded.files_used == 7
