@@ -4,8 +4,9 @@ An NPZ is a zip of ``.npy`` members. ``read_headers`` opens each member and
 reads only its header (magic, shape, dtype), so even compressed members are
 barely decompressed. It also checks that each member's size in the zip's
 directory matches its header, which catches truncated and inconsistent files.
-``check_headers`` is the one rule of a usable data file's arrays, applied by
-both the pre-flight (``orchestrator.scan``) and the job (``jobs.data``).
+``check_headers`` (its arrays) and ``non_finite`` (its pixels) are the one rule
+of a usable data file, applied by both the pre-flight (``orchestrator.scan``)
+and the job (``jobs.data``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,30 @@ def check_headers(headers: dict[str, ArrayHeader], label_array: str,
         raise BadFile(f"{label_array} has shape {lab.shape}; label column {label_column} is out of range")
     meta = headers.get("metadata")
     return n, (images.shape[1], images.shape[2]), (meta.shape[1] if meta and len(meta.shape) == 2 else None)
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """The samples of an images array that hold NaN or ±Inf pixels."""
+
+    mask: np.ndarray  # (N,) bool: True for a sample holding at least one non-finite pixel
+    pixels: int  # the non-finite pixels, in all samples
+
+    @property
+    def samples(self) -> int:
+        """How many samples hold a non-finite pixel."""
+        return int(np.count_nonzero(self.mask))
+
+    def describe(self) -> str:
+        """The problem in a few words: how many pixels, in how many of the samples."""
+        return f"{self.pixels} non-finite pixels (NaN or ±Inf) in {self.samples} of {len(self.mask)} samples"
+
+
+def non_finite(images: np.ndarray) -> NonFinite:
+    """Which samples of ``images`` (N, ...) hold a NaN or ±Inf pixel, and how many such pixels there are."""
+    finite = np.isfinite(images)
+    mask = ~finite.all(axis=tuple(range(1, images.ndim)))
+    return NonFinite(mask, int(finite.size - np.count_nonzero(finite)) if mask.any() else 0)
 
 
 def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> ArrayHeader:
