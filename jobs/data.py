@@ -11,7 +11,8 @@
 5. Each split is written to ``cache/<split>_{images,labels,metadata}.npy`` in chunks,
    so every trial maps the data (``np.load(mmap_mode="r")``) instead of reloading it.
 
-A file that is bad at run time follows ``dataset_parameters.bad_files`` and is counted.
+A file that is bad at run time follows ``dataset_parameters.bad_files`` and is counted; so do
+samples whose images hold NaN or ±Inf pixels: under "skip" only those samples are left out.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from orchestrator.config import Config
 from orchestrator.errors import InputError
-from orchestrator.npz import BadFile, read_arrays, read_headers
+from orchestrator.npz import BadFile, check_headers, non_finite, read_arrays, read_headers
 from orchestrator.files import make_dir, write_atomic, write_json_atomic
 from orchestrator.records import read_json
 from orchestrator.scan import find_files, label_column
@@ -46,6 +47,7 @@ class Loaded:
     metadata: np.ndarray  # (n, C) float32, NaN where a file had fewer columns
     files_used: int
     bad_files: list[tuple[str, str]]
+    non_finite_samples: dict[str, int]  # file → its samples left out for NaN or ±Inf pixels
 
 
 def plan_files(config: Config, plane: str) -> tuple[list[tuple[Path, int]], list[tuple[str, str]], int]:
@@ -58,16 +60,14 @@ def plan_files(config: Config, plane: str) -> tuple[list[tuple[Path, int]], list
     for directory in config.data_directories:
         for path in find_files(directory, pattern, plane):
             try:
-                headers = read_headers(path)
-                shape = headers["images"].shape if "images" in headers else None
-                if shape is None or shape[1:] != config.model.input_shape[:2] or label.array not in headers:
-                    raise BadFile(f"images {shape} do not match input_shape or label array missing")
+                n, shape, meta_columns = check_headers(read_headers(path), label.array, label.column)
+                if shape != config.model.input_shape[:2]:
+                    raise BadFile(f"images are {shape[0]}×{shape[1]}, not input_shape")
             except BadFile as exc:
                 _bad(config, path, str(exc), bad)
                 continue
-            found.append((path, shape[0]))
-            if "metadata" in headers and len(headers["metadata"].shape) == 2:
-                columns = max(columns, headers["metadata"].shape[1])
+            found.append((path, n))
+            columns = max(columns, meta_columns or 0)
     if config.dataset.shuffle_data:
         order = np.random.default_rng(config.dataset.random_seed).permutation(len(found))
         found = [found[i] for i in order]
@@ -101,6 +101,7 @@ def load(config: Config, plane: str) -> Loaded:
     label = config.dataset.label
     names = tuple(dict.fromkeys(("images", label.array, *(("metadata",) if columns else ()))))
     offset = used = 0
+    dropped: dict[str, int] = {}
     for path, n in files:
         try:
             arrays = read_arrays(path, names)
@@ -112,6 +113,14 @@ def load(config: Config, plane: str) -> Loaded:
         except BadFile as exc:
             _bad(config, path, str(exc), bad)
             continue
+        unfit = non_finite(file_images)
+        if unfit.samples:
+            _bad(config, path, unfit.describe(), bad)
+            dropped[str(path)] = unfit.samples
+            keep = ~unfit.mask
+            file_images, file_labels = file_images[keep], file_labels[keep]
+            meta = meta[keep] if meta is not None else None
+        n = len(file_labels)
         images[offset:offset + n] = file_images
         labels[offset:offset + n] = file_labels
         if meta is not None and meta.ndim == 2:
@@ -119,7 +128,7 @@ def load(config: Config, plane: str) -> Loaded:
         offset += n
         used += 1
     normalize(images[:offset], config.dataset.normalization)
-    return Loaded(images[:offset], labels[:offset], metadata[:offset], used, bad)
+    return Loaded(images[:offset], labels[:offset], metadata[:offset], used, bad, dropped)
 
 
 def normalize(images: np.ndarray, method: str) -> None:
@@ -222,6 +231,7 @@ def build(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[s
     loaded = load(config, plane)
     load_s = time.monotonic() - started
     ds = config.dataset
+    dropped = loaded.non_finite_samples
     rng = np.random.default_rng(ds.random_seed)
     splits = split_indices(loaded.labels, (ds.train_fraction, ds.val_fraction, ds.test_fraction), rng,
                            ds.shuffle_data)
@@ -237,7 +247,9 @@ def build(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[s
     record = {
         "config_sha256": config_sha256, "plane": plane, "samples_loaded": int(len(loaded.labels)),
         "data_bytes": int(loaded.images.nbytes + loaded.labels.nbytes + loaded.metadata.nbytes),
-        "files_used": loaded.files_used, "bad_files": [{"path": p, "reason": r} for p, r in loaded.bad_files],
+        "files_used": loaded.files_used, "non_finite_samples": sum(dropped.values()),
+        "bad_files": [{"path": p, "reason": r, **({"non_finite_samples": dropped[p]} if p in dropped else {})}
+                      for p, r in loaded.bad_files],
         "splits": {n: {"samples": int(len(i)), "positives": int(loaded.labels[i].sum())} for n, i in splits.items()},
         "balanced": ds.balance_method if ds.balance_data else None, "normalization": ds.normalization,
         "load_s": round(load_s, 3), "prepare_s": round(time.monotonic() - started, 3),

@@ -1,9 +1,12 @@
-"""Reading NPZ files without loading them: array headers from inside the zip.
+"""Reading NPZ files without loading them: array headers from inside the zip; what a usable data file is.
 
 An NPZ is a zip of ``.npy`` members. ``read_headers`` opens each member and
 reads only its header (magic, shape, dtype), so even compressed members are
 barely decompressed. It also checks that each member's size in the zip's
 directory matches its header, which catches truncated and inconsistent files.
+``check_headers`` (its arrays) and ``non_finite`` (its pixels) are the one rule
+of a usable data file, applied by both the pre-flight (``orchestrator.scan``)
+and the job (``jobs.data``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,51 @@ def read_headers(path: Path) -> dict[str, ArrayHeader]:
         raise BadFile("not a readable NPZ: truncated or corrupt zip") from None
     except (OSError, EOFError, ValueError) as exc:
         raise BadFile(f"unreadable: {exc}") from None
+
+
+def check_headers(headers: dict[str, ArrayHeader], label_array: str,
+                  label_column: int | None) -> tuple[int, tuple[int, int], int | None]:
+    """Sample count, image shape (height, width) and metadata column count (None without a 2-D
+    ``metadata``) of a data file: ``images`` (N, height, width) and a label array of N rows holding
+    ``label_column``; ``BadFile`` if it is not such a file."""
+    for needed in ("images", label_array):
+        if needed not in headers:
+            raise BadFile(f"no {needed!r} array (has: {', '.join(sorted(headers)) or 'none'})")
+    images = headers["images"]
+    if len(images.shape) != 3:
+        raise BadFile(f"images has shape {images.shape}; expected (N, height, width)")
+    n = images.shape[0]
+    lab = headers[label_array]
+    if lab.shape[:1] != (n,):
+        raise BadFile(f"{label_array} has {lab.shape[:1]} rows but images has {n}")
+    if label_column is not None and (len(lab.shape) != 2 or label_column >= lab.shape[1]):
+        raise BadFile(f"{label_array} has shape {lab.shape}; label column {label_column} is out of range")
+    meta = headers.get("metadata")
+    return n, (images.shape[1], images.shape[2]), (meta.shape[1] if meta and len(meta.shape) == 2 else None)
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """The samples of an images array that hold NaN or ±Inf pixels."""
+
+    mask: np.ndarray  # (N,) bool: True for a sample holding at least one non-finite pixel
+    pixels: int  # the non-finite pixels, in all samples
+
+    @property
+    def samples(self) -> int:
+        """How many samples hold a non-finite pixel."""
+        return int(np.count_nonzero(self.mask))
+
+    def describe(self) -> str:
+        """The problem in a few words: how many pixels, in how many of the samples."""
+        return f"{self.pixels} non-finite pixels (NaN or ±Inf) in {self.samples} of {len(self.mask)} samples"
+
+
+def non_finite(images: np.ndarray) -> NonFinite:
+    """Which samples of ``images`` (N, ...) hold a NaN or ±Inf pixel, and how many such pixels there are."""
+    finite = np.isfinite(images)
+    mask = ~finite.all(axis=tuple(range(1, images.ndim)))
+    return NonFinite(mask, int(finite.size - np.count_nonzero(finite)) if mask.any() else 0)
 
 
 def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> ArrayHeader:

@@ -2,11 +2,12 @@
 
 For each data directory and plane the glob is resolved (in the directory and in
 its ``<plane>/`` subfolder), every file's array headers are read from inside the
-zip (``orchestrator.npz``), and the label array is read from a bounded, evenly
-spread sample of files to report the class balance. Problems that make a job
-fail later are found here: missing directories, globs matching nothing, 0-byte,
-truncated or unreadable files, missing arrays, image shapes that differ across
-files or from ``input_shape``, and labels that are constant or not binary.
+zip (``orchestrator.npz``), and the label and images arrays are read from a
+bounded, evenly spread sample of files to report the class balance and check the
+pixels. Problems that make a job fail later are found here: missing directories,
+globs matching nothing, 0-byte, truncated or unreadable files, missing arrays,
+image shapes that differ across files or from ``input_shape``, NaN or ±Inf pixels
+(in the files sampled), and labels that are constant or not binary.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import numpy as np
 
 from orchestrator.config import Config, LabelSpec
 from orchestrator.errors import InputError
-from orchestrator.npz import ArrayHeader, BadFile, read_array, read_headers
+from orchestrator.npz import BadFile, check_headers, non_finite, read_arrays, read_headers
 
-LABEL_SAMPLE_FILES = 16  # files per directory and plane whose label array is read
+SAMPLE_FILES = 16  # files per directory and plane whose label and images arrays are read
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,10 @@ def find_files(directory: Path, pattern: str, plane: str) -> list[Path]:
     return sorted(found)
 
 
-def scan(config: Config, plane: str) -> ScanReport:
-    """Pre-flight one plane of ``config``; ``InputError`` on anything that would fail the job."""
+def scan(config: Config, plane: str, *, pixels: bool = True) -> ScanReport:
+    """Pre-flight one plane of ``config``; ``InputError`` on anything that would fail the job.
+    ``pixels=False`` leaves the images of the sampled files unread and unchecked, as the pre-flight
+    was before the pixel check (``bench/validate_speed.py`` measures the difference)."""
     src = str(config.path)
     pattern = config.dataset.pattern_for(plane)
     label = config.dataset.label
@@ -115,7 +118,7 @@ def scan(config: Config, plane: str) -> ScanReport:
         if not files:
             raise InputError(src, f"dataset_parameters.batch_pattern: {pattern!r} matches no file in {directory} "
                                   f"or {directory / plane}")
-        dirs.append(_scan_dir(directory, plane, files, label))
+        dirs.append(_scan_dir(directory, plane, files, label, pixels))
     _check_bad(config, dirs)
     report = _check_shapes(config, plane, dirs)
     for d in report.dirs:
@@ -125,12 +128,11 @@ def scan(config: Config, plane: str) -> ScanReport:
     return report
 
 
-def _scan_dir(directory: Path, plane: str, files: list[Path], label: LabelSpec) -> DirScan:
+def _scan_dir(directory: Path, plane: str, files: list[Path], label: LabelSpec, pixels: bool) -> DirScan:
     result = DirScan(directory, plane)
     for path in files:
         try:
-            headers = read_headers(path)
-            n, shape, columns = _usable(headers, label)
+            n, shape, columns = check_headers(read_headers(path), label.array, label.column)
         except BadFile as exc:
             result.bad.append((path, str(exc)))
             continue
@@ -138,16 +140,20 @@ def _scan_dir(directory: Path, plane: str, files: list[Path], label: LabelSpec) 
         result.shapes[shape] += 1
         if columns is not None:
             result.meta_columns[columns] += 1
-    step = max(1, len(result.files) // LABEL_SAMPLE_FILES)
-    for data_file in result.files[::step][:LABEL_SAMPLE_FILES]:
+    names = ("images", label.array) if pixels else (label.array,)
+    step = max(1, len(result.files) // SAMPLE_FILES)
+    for data_file in result.files[::step][:SAMPLE_FILES]:
         path = data_file.path
         try:
-            values = label_values(path, label)
+            arrays = read_arrays(path, names)
+            if pixels and (bad := non_finite(arrays["images"])).samples:
+                raise BadFile(bad.describe())
         except BadFile as exc:
             result.bad.append((path, str(exc)))
             result.files.remove(data_file)
             result.shapes[data_file.shape] -= 1
             continue
+        values = label_column(arrays[label.array], label)
         if not np.isin(values, (0, 1)).all():
             odd = np.unique(values[~np.isin(values, (0, 1))])[:5]
             raise InputError(str(path), f"label {label.describe()} is not binary: found values {odd.tolist()}; "
@@ -155,29 +161,6 @@ def _scan_dir(directory: Path, plane: str, files: list[Path], label: LabelSpec) 
         result.label_samples += values.size
         result.label_positives += int(values.sum())
     return result
-
-
-def _usable(headers: dict[str, ArrayHeader], label: LabelSpec) -> tuple[int, tuple[int, int], int | None]:
-    """Sample count, image shape and metadata column count of a file; ``BadFile`` if unusable."""
-    for needed in ("images", label.array):
-        if needed not in headers:
-            raise BadFile(f"no {needed!r} array (has: {', '.join(sorted(headers)) or 'none'})")
-    images = headers["images"]
-    if len(images.shape) != 3:
-        raise BadFile(f"images has shape {images.shape}; expected (N, height, width)")
-    n = images.shape[0]
-    lab = headers[label.array]
-    if lab.shape[:1] != (n,):
-        raise BadFile(f"{label.array} has {lab.shape[:1]} rows but images has {n}")
-    if label.column is not None and (len(lab.shape) != 2 or label.column >= lab.shape[1]):
-        raise BadFile(f"{label.array} has shape {lab.shape}; label column {label.column} is out of range")
-    meta = headers.get("metadata")
-    return n, (images.shape[1], images.shape[2]), (meta.shape[1] if meta and len(meta.shape) == 2 else None)
-
-
-def label_values(path: Path, label: LabelSpec) -> np.ndarray:
-    """The label of every sample of one file."""
-    return label_column(read_array(path, label.array), label)
 
 
 def label_column(array: np.ndarray, label: LabelSpec) -> np.ndarray:

@@ -17,6 +17,7 @@ import pytest
 
 from orchestrator.synthetic import generate
 from tests.conftest import v4_config
+from tests.unit.test_non_finite import poison
 
 Case = Callable[[dict[str, Any], Path], None]  # mutates the config dict; may change files under the data dir
 
@@ -63,6 +64,10 @@ def mixed_shapes(cfg: dict[str, Any], data: Path) -> None:
 
 def no_images(cfg: dict[str, Any], data: Path) -> None:
     np.savez(first_file(data), pictures=np.zeros((4, 128, 16)), metadata=np.zeros((4, 13)))
+
+
+def non_finite_pixels(cfg: dict[str, Any], data: Path) -> None:
+    poison(first_file(data))
 
 
 def constant_label(cfg: dict[str, Any], data: Path) -> None:
@@ -152,6 +157,7 @@ CASES: list[tuple[str, Case, str]] = [
     ("mixed image shapes", mixed_shapes, "mixed image shapes in plane X: 6 files 128×16 as input_shape says, but "
                                          "1 files 128×32"),
     ("missing images array", no_images, "no 'images' array (has: metadata, pictures)"),
+    ("NaN pixels", non_finite_pixels, "_planeX.npz: 3 non-finite pixels (NaN or ±Inf) in 2 of "),
     ("constant label", constant_label, "dataset_parameters.label: metadata[:, 2] is 1 for every one of"),
     ("non-binary label", set_key("dataset_parameters.label", {"column": 12}),
      "label metadata[:, 12] is not binary: found values [2.0]"),

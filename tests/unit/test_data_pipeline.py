@@ -149,3 +149,50 @@ def test_cache_is_reused_for_the_same_config_only(tagged: Callable[..., tuple], 
     assert data.prepare(config, "X", workdir / "cache", "hash-a") == first  # reused, not rebuilt
     data.prepare(config, "X", workdir / "cache", "hash-b")
     assert np.load(workdir / "cache" / "train_labels.npy").shape[0] == first["splits"]["train"]["samples"]
+
+
+def test_the_job_refuses_a_file_by_the_pre_flights_header_rule(tagged: Callable[..., tuple]) -> None:
+    config, root = tagged(bad_files="skip")
+    victim = root / "es" / "p_2_planeX.npz"
+    with np.load(victim) as npz:
+        images, meta = npz["images"], npz["metadata"]
+    np.savez(victim, images=images, metadata=meta[:12])  # fewer label rows than images
+    loaded = data.load(config, "X")
+    assert loaded.bad_files == [(str(victim), "metadata has (12,) rows but images has 50")]
+    assert len(loaded.labels) == 350 and loaded.files_used == 7
+
+
+def spoil_pixels(path: Path, rows: list[int]) -> list[float]:
+    """Put a NaN pixel (and, in the first row, a -Inf too) in the given samples of a tagged file; their IDs."""
+    with np.load(path) as npz:
+        images, meta = npz["images"], npz["metadata"]
+    images[rows, 7, 3] = np.nan
+    images[rows[0], 9, 1] = -np.inf
+    np.savez_compressed(path, images=images, metadata=meta)
+    return meta[rows, 0].tolist()
+
+
+def test_samples_with_non_finite_pixels_are_left_out_and_counted(tagged: Callable[..., tuple],
+                                                                workdir: Path) -> None:
+    config, root = tagged(bad_files="skip", balance_data=False)
+    first, second = root / "cc" / "p_1_planeX.npz", root / "es" / "p_3_planeX.npz"
+    spoiled = spoil_pixels(first, [4, 9]) + spoil_pixels(second, [0])
+    record = data.prepare(config, "X", workdir / "cache", "hash")
+    assert record["non_finite_samples"] == 3 and record["samples_loaded"] == 397 and record["files_used"] == 8
+    assert sorted(record["bad_files"], key=lambda b: b["path"]) == [
+        {"path": str(first), "reason": "3 non-finite pixels (NaN or ±Inf) in 2 of 50 samples",
+         "non_finite_samples": 2},
+        {"path": str(second), "reason": "2 non-finite pixels (NaN or ±Inf) in 1 of 50 samples",
+         "non_finite_samples": 1}]
+    ids = np.concatenate([np.load(workdir / "cache" / f"{s}_metadata.npy")[:, 0] for s in data.SPLITS])
+    assert set(ids.tolist()) == set(range(1, 401)) - set(spoiled)  # every other sample of those files kept
+    assert all(np.isfinite(data.open_split(workdir / "cache", s)[0]).all() for s in data.SPLITS)
+
+
+def test_non_finite_pixels_fail_the_job_under_fail(tagged: Callable[..., tuple]) -> None:
+    config, root = tagged(bad_files="fail")
+    spoil_pixels(root / "es" / "p_2_planeX.npz", [5, 6, 7])
+    with pytest.raises(InputError) as caught:
+        data.load(config, "X")
+    assert str(caught.value) == (f"{root / 'es' / 'p_2_planeX.npz'}: 4 non-finite pixels (NaN or ±Inf) in 3 of 50 "
+                                 f"samples (dataset_parameters.bad_files is \"fail\")")
