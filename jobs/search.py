@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from jobs import thrash
 from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken, beat_interval_s
 from jobs.suggester import Suggester, suggester_for
 from orchestrator.attempts import RESULTS, best_record
@@ -42,7 +43,8 @@ from orchestrator.registry import JobPaths
 @dataclass
 class Outcome:
     """How a worker's part of the search ended: "completed" (every trial of the search recorded),
-    "failed" (too many consecutive failures) or "interrupted"."""
+    "failed" (too many consecutive failures), "out_of_memory" (a trial thrashed against the memory
+    limit) or "interrupted"."""
 
     status: str
     reason: str
@@ -54,6 +56,7 @@ def now() -> str:
 
 
 # TensorFlow's C++ start-up lines, printed by every trial process before logging is set up
+WATCH_S = 2.0  # how often a running trial's memory is looked at (where a limit applies)
 NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called|I0000 .*oneDNN custom "
                    r"operations are on)")
 
@@ -93,6 +96,7 @@ class TrialRunner:
         self.child: subprocess.Popen[bytes] | None = None
         self.stop_requested = False
         self.aborted = False
+        self.limit_hits = thrash.limit_hits()  # None where no memory limit applies: nothing to watch
 
     def run(self, tid: int, vals: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
         """The trial's record, or None when it was cut off (a stop request, or ``abort``); the loop
@@ -104,7 +108,7 @@ class TrialRunner:
         started, started_at = time.monotonic(), now()
         if self._start(["trial", str(self.paths.dir), str(tid)]) is None:
             return None
-        code, usage = self._wait()
+        code, usage, thrashing = self._wait(self.paths.progress(tid))
         record = {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": point,
                   "objective_name": self.config.model.objective, "started_at": started_at, "ended_at": now(),
                   "duration_s": round(time.monotonic() - started, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
@@ -123,6 +127,9 @@ class TrialRunner:
             return record
         if code < 0 and (self.stop_requested or self.aborted):
             return None
+        if thrashing:  # the next attempt, with more memory, runs it again (``failure: resource``)
+            record.update(status="failed", reason=thrashing, failure="resource", out_of_memory=True)
+            return record
         killed = code == -signal.SIGKILL  # the kernel's OOM killer, or the scheduler enforcing a limit
         record.update(status="failed", reason=describe_exit(code), failure="resource" if killed else "program")
         return record
@@ -132,7 +139,7 @@ class TrialRunner:
         None when a stop request cut it off."""
         if self._start(["final", str(self.paths.dir), str(model_file)]) is None:
             return None
-        code, _ = self._wait()
+        code, _, _ = self._wait(None)
         if code != 0:
             if self.stop_requested:
                 return None
@@ -151,13 +158,25 @@ class TrialRunner:
             self.child.terminate()
         return self.child
 
-    def _wait(self) -> tuple[int, Any]:
-        """Wait for the child; its exit code and resource usage."""
+    def _wait(self, progress: Path | None) -> tuple[int, Any, str | None]:
+        """Wait for the child; its exit code, resource usage, and why it was killed for thrashing against
+        the memory limit (``jobs.thrash``: watched when it writes ``progress``), if it was."""
         assert self.child is not None
-        _, status, usage = os.wait4(self.child.pid, 0)
+        watch = thrash.Watch(self.limit_hits, progress) if progress is not None and self.limit_hits else None
+        thrashing = None
+        while True:
+            pid, status, usage = os.wait4(self.child.pid, os.WNOHANG if watch else 0)
+            if pid:
+                break
+            assert watch is not None
+            if thrashing is None:
+                thrashing = watch.check(time.monotonic())
+                if thrashing:
+                    self.child.kill()
+            time.sleep(WATCH_S)
         self.child.returncode = code = os.waitstatus_to_exitcode(status)
         self.child = None
-        return code, usage
+        return code, usage, thrashing
 
     def stop(self) -> None:
         """Ask the search to stop, and terminate the running trial (or final), if any."""
@@ -212,6 +231,8 @@ def run_search(config: Config, paths: JobPaths, runner: TrialRunner, coordinator
                                ordered(coordinator.snapshot()))
             log(f"trial {claim.trial + 1}/{total} was taken over by another worker; its run here is dropped")
             continue
+        if record.get("out_of_memory"):  # every trial would thrash with this memory: the next attempt asks more
+            return Outcome("out_of_memory", record["reason"], ordered(coordinator.snapshot()))
         if record["status"] in RESULTS:
             failures = 0
         else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -125,7 +125,21 @@ def own_records(paths: JobPaths) -> Observation | None:
         return Observation(JobState.COMPLETED, "", "registry")
     if run.get("status") == "failed":
         return Observation(JobState.FAILED, run.get("reason", ""), "registry")
+    if run.get("status") == "out_of_memory":
+        return Observation(JobState.OUT_OF_MEMORY, run.get("reason", ""), "registry")
     return None
+
+
+def with_own_end(paths: JobPaths, observation: Observation) -> Observation:
+    """A job that ended its attempt itself as out of memory (a trial thrashed against the limit, and
+    the kernel never killed it) is OUT_OF_MEMORY, whatever its exit code made the scheduler say, so
+    that recovery raises its memory; other observations stand."""
+    if observation.state is not JobState.FAILED:
+        return observation
+    run = read_optional_record(paths.run) or {}
+    if run.get("status") != "out_of_memory":
+        return observation
+    return replace(observation, state=JobState.OUT_OF_MEMORY, reason=run.get("reason", ""))
 
 
 @dataclass(frozen=True)
@@ -152,7 +166,7 @@ def shown_state(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str
                       for p in newest]
             seen = search_observation(states, attempts.search_result(paths) is not None)
         else:
-            seen = local_observation(paths)
+            seen = with_own_end(paths, local_observation(paths))
         return Shown(seen.state.value, seen.reason, "the local runner")
     if scheduler:
         state = scheduler["state"]

@@ -28,7 +28,7 @@ from orchestrator.records import read_optional_record, read_record
 from orchestrator.registry import JobPaths, jobs_dir
 from orchestrator.site import load_profile
 from orchestrator.scheduler_state import (Observation, local_observation, own_records, queue_observations,
-                                          sacct_observations, search_observation)
+                                          sacct_observations, search_observation, with_own_end)
 from orchestrator.state import JobState
 
 GRACE_S = 900  # a job may be invisible to sacct this long before its own records may settle it
@@ -149,10 +149,9 @@ class Tick:
                  observed: dict[str, Observation]) -> None:
         """Update one job's record from what the scheduler (or its local runner) says, recover it once it
         ended, and refresh its row."""
-        if submission["scheduler"] == "local":
-            observation = local_observation(paths)
-        else:
-            observation = observed.get(paths.job_id)
+        observation = local_observation(paths) if submission["scheduler"] == "local" else observed.get(paths.job_id)
+        if observation is not None:
+            observation = with_own_end(paths, observation)
         current = self.update(paths, submission, previous, observation)
         if JobState(current["state"]).terminal and "recovery" not in current:
             if time.monotonic() > self.deadline:
