@@ -104,11 +104,12 @@ class TrialRunner:
         folder = self.paths.trial_dir(tid)
         (folder / "result.json").unlink(missing_ok=True)
         self.paths.progress(tid).unlink(missing_ok=True)
+        self.paths.pulse(tid).unlink(missing_ok=True)
         point = trial_point(self.config, params)
         started, started_at = time.monotonic(), now()
         if self._start(["trial", str(self.paths.dir), str(tid)]) is None:
             return None
-        code, usage, thrashing = self._wait(self.paths.progress(tid))
+        code, usage, thrashing = self._wait((self.paths.progress(tid), self.paths.pulse(tid)))
         record = {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": point,
                   "objective_name": self.config.model.objective, "started_at": started_at, "ended_at": now(),
                   "duration_s": round(time.monotonic() - started, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
@@ -139,7 +140,7 @@ class TrialRunner:
         None when a stop request cut it off."""
         if self._start(["final", str(self.paths.dir), str(model_file)]) is None:
             return None
-        code, _, _ = self._wait(None)
+        code, _, _ = self._wait(())
         if code != 0:
             if self.stop_requested:
                 return None
@@ -158,11 +159,11 @@ class TrialRunner:
             self.child.terminate()
         return self.child
 
-    def _wait(self, progress: Path | None) -> tuple[int, Any, str | None]:
+    def _wait(self, signs: tuple[Path, ...]) -> tuple[int, Any, str | None]:
         """Wait for the child; its exit code, resource usage, and why it was killed for thrashing against
-        the memory limit (``jobs.thrash``: watched when it writes ``progress``), if it was."""
+        the memory limit (``jobs.thrash``: watched when it has ``signs`` of progress), if it was."""
         assert self.child is not None
-        watch = thrash.Watch(self.limit_hits, progress) if progress is not None and self.limit_hits else None
+        watch = thrash.Watch(self.limit_hits, signs) if signs and self.limit_hits else None
         thrashing = None
         while True:
             pid, status, usage = os.wait4(self.child.pid, os.WNOHANG if watch else 0)

@@ -5,8 +5,11 @@ reclaims the trial's file-backed pages (TensorFlow's libraries, the memory-mappe
 again, and the trial crawls until its time limit (measured on the test cluster: a 0.35 GB limit
 under a trial needing about 0.48 GB hit the limit 264,000 times in a minute, and no OOM kill came).
 A trial is taken as thrashing when, over a whole window of ``WINDOW_S``, its memory cgroup hit its
-limit at least ``MIN_HITS`` times while the trial finished no epoch (its progress file did not
-grow). The limit hits are the cgroup's own count, whatever the node offers: ``memory.failcnt``
+limit at least ``MIN_HITS`` times while the trial finished no training batch: neither its progress
+file (a line per epoch) nor its pulse file (touched as batches finish, every few seconds) changed.
+A healthy trial near its limit can hit it that often too (page cache reclaimed: 64,000 hits in 20 s
+of a trial that completed, on the test cluster), but it keeps finishing batches; the users' epochs
+take many minutes, so an epoch is too coarse a sign of life. The limit hits are the cgroup's own count, whatever the node offers: ``memory.failcnt``
 (cgroup v1) or the ``max`` line of ``memory.events`` (v2), read for the process's cgroup and its
 ancestors (the limit may be set on the job's cgroup above the task's), the largest taken.
 """
@@ -71,17 +74,14 @@ class Watch:
     """Samples of one trial's limit hits and progress; ``check`` says when it thrashes."""
 
     hits: Callable[[], int]
-    progress: Path
+    signs: tuple[Path, ...]  # files that change while the trial makes progress
     window_s: float = WINDOW_S
     min_hits: int = MIN_HITS
-    samples: deque[tuple[float, int, int]] = field(default_factory=deque)  # (time, hits, progress bytes)
+    samples: deque[tuple[float, int, tuple[tuple[int, int], ...]]] = field(default_factory=deque)  # time, hits, signs
 
     def check(self, now: float) -> str | None:
         """Take a sample at ``now`` (seconds, monotonic); why the trial thrashes, or None."""
-        try:
-            done = os.stat(self.progress).st_size
-        except OSError:
-            done = 0
+        done = tuple(_size_and_time(path) for path in self.signs)
         self.samples.append((now, self.hits(), done))
         while len(self.samples) > 1 and now - self.samples[1][0] >= self.window_s:
             self.samples.popleft()  # keep one sample at least a window old
@@ -89,5 +89,14 @@ class Watch:
         hits = self.samples[-1][1] - hits_then
         if now - since >= self.window_s and hits >= self.min_hits and done == done_then:
             return (f"thrashing at its memory limit: the limit was hit {hits:,} times in {now - since:.0f} s "
-                    "with no epoch finished")
+                    "with no training batch finished")
         return None
+
+
+def _size_and_time(path: Path) -> tuple[int, int]:
+    """A file's size and modification time (zeros while it does not exist)."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return 0, 0
+    return info.st_size, info.st_mtime_ns

@@ -26,11 +26,12 @@ from jobs.pruning import Curve, best_so_far, decide
 from orchestrator import claims
 from orchestrator.attempts import SUMMARY_CHARS, search_of, search_records
 from orchestrator.config import MONITORS, Config, load_config, loss_of, submitted_configs
-from orchestrator.files import append_json_line, write_atomic, write_json_atomic
+from orchestrator.files import append_json_line, open_file, write_atomic, write_json_atomic
 from orchestrator.records import LineTails, read_json
 from orchestrator.registry import JobPaths
 
 MAX_ROC_POINTS = 1000
+PULSE_S = 5.0  # how often, at most, a training trial touches its pulse file
 
 
 def setup_threads() -> int:
@@ -65,7 +66,9 @@ def epoch_logger(trial: int, epochs: int) -> Any:
 def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
     """A callback appending each epoch's validation metrics to the trial's progress file and, with
     ``model_parameters.pruning``, stopping the trial when the rule says so (``jobs.pruning``).
-    The other trials' curves are read once per epoch."""
+    The other trials' curves are read once per epoch. Between epochs it touches the trial's pulse
+    file at most every ``PULSE_S`` as batches finish, so that the job can tell a slow trial from a
+    stuck one (``jobs.thrash``)."""
     import keras
 
     rule = config.model.pruning
@@ -77,6 +80,13 @@ def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
             super().__init__()
             self.losses: list[float] = []
             self.pruned: str | None = None
+            os.close(open_file(paths.pulse(tid), os.O_WRONLY | os.O_CREAT, "the trial's pulse file"))
+            self.pulsed = time.monotonic()
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if time.monotonic() - self.pulsed >= PULSE_S:  # a batch finished: the trial is not stuck
+                os.utime(paths.pulse(tid), follow_symlinks=False)
+                self.pulsed = time.monotonic()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}

@@ -172,6 +172,11 @@ class JobPaths:
         """One JSON line per epoch of a trial (its validation metrics), appended by its trial process."""
         return self.trial_dir(number) / "progress.jsonl"
 
+    def pulse(self, number: int) -> Path:
+        """An empty file the trial process touches every few seconds while its batches train (watched
+        for thrashing, ``jobs.thrash``)."""
+        return self.trial_dir(number) / "pulse"
+
     @property
     def scheduler(self) -> Path:
         """Scheduler state as ``orch sync`` last saw it, and its recovery decision (written by sync only,

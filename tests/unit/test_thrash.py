@@ -5,6 +5,7 @@ real thing on the test cluster: tests/integration/test_recovery.py)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -52,28 +53,34 @@ def test_a_process_in_no_limited_cgroup_has_nothing_to_watch(tmp_path: Path, mem
     assert thrash.limit_hits(tmp_path / "no such file", root) is None
 
 
-def watch(tmp_path: Path, counts: list[int]) -> tuple[thrash.Watch, Path]:
-    progress = tmp_path / "progress.jsonl"
+def watch(tmp_path: Path, counts: list[int]) -> tuple[thrash.Watch, Path, Path]:
+    progress, pulse = tmp_path / "progress.jsonl", tmp_path / "pulse"
     progress.write_text('{"epoch": 1}\n')
+    pulse.touch()
+    os.utime(pulse, ns=(0, 0))
     it = iter(counts)
-    return thrash.Watch(lambda: next(it), progress, window_s=60, min_hits=10_000), progress
+    return thrash.Watch(lambda: next(it), (progress, pulse), window_s=60, min_hits=10_000), progress, pulse
 
 
 def test_a_trial_thrashes_after_a_whole_window_of_limit_hits_with_no_epoch(tmp_path: Path) -> None:
-    w, _ = watch(tmp_path, [0, 50_000, 100_000, 150_000])
+    w, _, _ = watch(tmp_path, [0, 50_000, 100_000, 150_000])
     assert w.check(0.0) is None
     assert w.check(30.0) is None  # many hits, but not yet a whole window
     reason = w.check(60.0)
-    assert reason == "thrashing at its memory limit: the limit was hit 100,000 times in 60 s with no epoch finished"
+    assert reason == ("thrashing at its memory limit: the limit was hit 100,000 times in 60 s with no training "
+                      "batch finished")
 
 
 def test_a_trial_that_finishes_epochs_or_hits_the_limit_rarely_does_not_thrash(tmp_path: Path) -> None:
-    w, progress = watch(tmp_path, [0, 60_000, 120_000, 180_000])
+    w, progress, pulse = watch(tmp_path, [0, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000])
     assert w.check(0.0) is None and w.check(40.0) is None
     progress.write_text(progress.read_text() + '{"epoch": 2}\n')  # slow, but it learns
     assert w.check(70.0) is None
     assert w.check(100.0) is None  # the window since the epoch is not over yet
-    w, _ = watch(tmp_path, [0, 3_000, 6_000, 9_000])  # page cache reclaimed now and then: healthy
+    os.utime(pulse, ns=(1, 1))  # a batch finished, in an epoch of many minutes
+    assert w.check(140.0) is None and w.check(170.0) is None
+    assert w.check(200.0) is not None  # then nothing for a whole window since the sample after that batch
+    w, _, _ = watch(tmp_path, [0, 3_000, 6_000, 9_000])  # page cache reclaimed now and then: healthy
     assert [w.check(t) for t in (0.0, 60.0, 120.0, 180.0)] == [None] * 4
 
 
