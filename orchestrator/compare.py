@@ -17,7 +17,7 @@ from orchestrator.errors import InputError
 from orchestrator.lineage import diff
 from orchestrator.records import read_json
 from orchestrator.registry import JobPaths
-from orchestrator.report import fmt, markdown_table
+from orchestrator.page import fmt, markdown_table
 from orchestrator.status import duration, job_rows, job_view
 
 GIB = 1024**3
@@ -113,15 +113,15 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 
 def to_html(rows: list[dict[str, Any]]) -> str:
     from orchestrator import plots
-    from orchestrator.report import Figure, Report, Table, to_html as render
+    from orchestrator.page import Figure, Page, Table, to_html as render
 
-    report = Report("orch compare")
-    report.add(Table(COLUMNS, table_rows(rows), sortable=True))
-    report.add(Figure("versions", "validation accuracy and test F1/AUC across the compared rows",
-                      plots.metric_across_versions([r["version"] for r in rows], {
-                          "val accuracy": [r["val_accuracy"] for r in rows], "test F1": [r["test_f1"] for r in rows],
-                          "test AUC": [r["test_auc"] for r in rows]})))
-    return render(report)
+    page = Page("orch compare")
+    page.add(Table(COLUMNS, table_rows(rows), sortable=True))
+    page.add(Figure("versions", "validation accuracy and test F1/AUC across the compared rows",
+                    plots.metric_across_versions([r["version"] for r in rows], {
+                        "val accuracy": [r["val_accuracy"] for r in rows], "test F1": [r["test_f1"] for r in rows],
+                        "test AUC": [r["test_auc"] for r in rows]})))
+    return render(page)
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
