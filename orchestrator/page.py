@@ -1,7 +1,8 @@
-"""The document model of the pages orch writes (``orch report``, ``orch compare --html``): a title and
-one list of blocks (headings, paragraphs, lists, tables, figures), rendered as a self-contained HTML
-file (figures embedded as data URIs, sortable tables by inline script; nothing fetched, no server
-needed) and as Markdown whose figures are PNG files beside it.
+"""The document model of the pages orch writes (``orch report``, ``orch compare --html``, ``orch
+overview``): a title and one list of blocks (headings, paragraphs, lists, tables, figures, filters),
+rendered as a self-contained HTML file (figures embedded as data URIs, inline CSS and scripts that
+sort tables and filter their rows; nothing fetched, no server needed) and as Markdown whose figures
+are PNG files beside it. Every string is escaped where it goes into HTML.
 """
 
 from __future__ import annotations
@@ -19,17 +20,43 @@ class Figure:
     png: bytes
 
 
+@dataclass(frozen=True)
+class Link:
+    text: str
+    href: str  # a relative URL: a page links only to files beside it, never to anything fetched
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell that is more than its text: links among its text, a key to sort by."""
+
+    parts: tuple[str | Link, ...]
+    sort: float | str | None = None  # what its column sorts by (None: its text, as a number where it starts with one)
+
+    def text(self) -> str:
+        return "".join(p if isinstance(p, str) else p.text for p in self.parts)
+
+
 @dataclass
 class Table:
     header: list[str]
-    rows: list[list[str]]
+    rows: list[list[str | Cell]]
     sortable: bool = False
+    row_data: list[dict[str, str]] = field(default_factory=list)  # per row: the data-* attributes filters read
+
+
+@dataclass
+class Filters:
+    """Controls that show only the rows of the page's table (``Table.row_data``) of one state (of
+    ``states``), whose name holds the text typed, submitted within the dates picked."""
+
+    states: list[str]
 
 
 @dataclass
 class Page:
     title: str
-    blocks: list[tuple[str, Any]] = field(default_factory=list)  # ("h2"|"p"|"ul", text or list), Table, Figure
+    blocks: list[tuple[str, Any]] = field(default_factory=list)  # ("h2"|"p"|"ul", text or list), Table, Figure, Filters
 
     def h2(self, text: str) -> None:
         self.blocks.append(("h2", text))
@@ -41,7 +68,7 @@ class Page:
         if items:
             self.blocks.append(("ul", items))
 
-    def add(self, item: Table | Figure) -> None:
+    def add(self, item: Table | Figure | Filters) -> None:
         self.blocks.append((type(item).__name__.lower(), item))
 
 
@@ -55,16 +82,36 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 SORT_SCRIPT = """
-document.querySelectorAll("table.sortable th").forEach((th, column) => th.addEventListener("click", () => {
+document.querySelectorAll("table.sortable th").forEach((th) => th.addEventListener("click", () => {
   const body = th.closest("table").tBodies[0];
   const rows = Array.from(body.rows);
-  const key = (row) => { const text = row.cells[column].textContent; const n = parseFloat(text);
-                         return isNaN(n) ? text : n; };
+  const key = (row) => {
+    const cell = row.cells[th.cellIndex];
+    const sort = cell.dataset.sort;
+    if (sort !== undefined) { return sort !== "" && !isNaN(sort) ? Number(sort) : sort; }
+    const n = parseFloat(cell.textContent); return isNaN(n) ? cell.textContent : n;
+  };
   const ascending = th.dataset.order !== "asc";
   rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1));
   th.dataset.order = ascending ? "asc" : "desc";
   rows.forEach((row) => body.appendChild(row));
 }));
+"""
+
+FILTER_SCRIPT = """
+const filter = (name) => document.querySelector(`[data-filter='${name}']`).value;
+const applyFilters = () => {
+  const state = filter("state"), name = filter("name").toLowerCase(), from = filter("from"), to = filter("to");
+  const rows = Array.from(document.querySelectorAll("table.filterable tbody tr"));
+  rows.forEach((row) => {
+    const day = row.dataset.submitted.slice(0, 10);
+    row.hidden = !((!state || row.dataset.state === state) && row.dataset.name.toLowerCase().includes(name)
+                   && (!from || day >= from) && (!to || day <= to));
+  });
+  document.getElementById("shown").textContent = `${rows.filter((row) => !row.hidden).length} of ${rows.length} shown`;
+};
+document.querySelectorAll("[data-filter]").forEach((control) => control.addEventListener("input", applyFilters));
+applyFilters();
 """
 
 STYLE = """
@@ -73,6 +120,7 @@ table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
 table.sortable th { cursor: pointer; background: #eef; }
 figure { margin: 1em 0; } img { max-width: 100%; }
+form.filters { margin: 0.5em 0; } form.filters label { margin-right: 1em; }
 """
 
 
@@ -87,20 +135,50 @@ def to_html(page: Page) -> str:
         elif kind == "ul":
             out.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in item) + "</ul>")
         elif kind == "table":
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in item.header)
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in item.rows)
-            css = " class='sortable'" if item.sortable else ""
-            out.append(f"<table{css}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            out.append(_table(item))
+        elif kind == "filters":
+            out.append(_filters(item))
         else:
             data = base64.b64encode(item.png).decode("ascii")
             out.append(f"<figure><img alt='{html.escape(item.title)}' src='data:image/png;base64,{data}'>"
                        f"<figcaption>{html.escape(item.title)}</figcaption></figure>")
-    out.append(f"<script>{SORT_SCRIPT}</script></body></html>")
+    scripts = SORT_SCRIPT + (FILTER_SCRIPT if any(kind == "filters" for kind, _ in page.blocks) else "")
+    out.append(f"<script>{scripts}</script></body></html>")
     return "\n".join(out)
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    cells = lambda row: "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"  # noqa: E731
+def _table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
+    body = "".join(f"<tr{_attributes(data)}>" + "".join(map(_cell, row)) + "</tr>"
+                   for row, data in zip(table.rows, table.row_data or [{}] * len(table.rows)))
+    css = " ".join(c for c, on in (("sortable", table.sortable), ("filterable", table.row_data)) if on)
+    css = f" class='{css}'" if css else ""
+    return f"<table{css}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _attributes(data: dict[str, str]) -> str:
+    return "".join(f" data-{name}=\"{html.escape(value)}\"" for name, value in data.items())
+
+
+def _cell(cell: str | Cell) -> str:
+    if isinstance(cell, str):
+        return f"<td>{html.escape(cell)}</td>"
+    parts = "".join(html.escape(p) if isinstance(p, str)
+                    else f"<a href=\"{html.escape(p.href)}\">{html.escape(p.text)}</a>" for p in cell.parts)
+    return f"<td{_attributes({'sort': str(cell.sort)} if cell.sort is not None else {})}>{parts}</td>"
+
+
+def _filters(filters: Filters) -> str:
+    states = "".join(f"<option>{html.escape(s)}</option>" for s in filters.states)
+    return ("<form class='filters'><label>state <select data-filter='state'><option value=''>any</option>"
+            f"{states}</select></label><label>name <input type='search' data-filter='name'></label>"
+            "<label>submitted from <input type='date' data-filter='from'></label>"
+            "<label>to <input type='date' data-filter='to'></label><span id='shown'></span></form>")
+
+
+def markdown_table(header: list[str], rows: list[list[str | Cell]]) -> str:
+    cells = lambda row: "| " + " | ".join((c if isinstance(c, str) else c.text()).replace("|", "\\|")  # noqa: E731
+                                          for c in row) + " |"
     return "\n".join([cells(header), "|" + "---|" * len(header), *map(cells, rows)])
 
 
@@ -116,6 +194,8 @@ def to_markdown(page: Page, image_prefix: str) -> str:
             out += [f"- {x}" for x in item] + [""]
         elif kind == "table":
             out += [markdown_table(item.header, item.rows), ""]
+        elif kind == "filters":
+            continue  # the HTML page's controls
         else:
             out += [f"![{item.title}]({image_prefix}{item.name}.png)", ""]
     return "\n".join(out)
