@@ -18,7 +18,7 @@ from orchestrator.config import MAXIMIZED, load_config
 from orchestrator.lineage import diff
 from orchestrator.page import Figure, fmt, Page, Table, to_html, to_markdown
 from orchestrator.files import make_dir, write_text_atomic
-from orchestrator.records import read_json
+from orchestrator.records import read_json, read_record
 from orchestrator.registry import artifacts_dir, JobPaths
 from orchestrator.status import duration, job_view
 
@@ -136,18 +136,24 @@ def _resources_section(report: Page, sub: dict[str, Any], sched: dict[str, Any],
     report.p("Attempts: " + " → ".join(view["attempts"]))
 
 
-def write(root: Path, job_id: str) -> tuple[Path, Path]:
-    """Build the report and write it beside the job's artifacts; the HTML and Markdown paths."""
-    report = build(root, job_id)
+def report_paths(root: Path, job_id: str) -> tuple[Path, Path]:
+    """Where ``orch report`` writes the report of ``job_id``: ``<job_id>_report.html`` and ``.md`` beside
+    the job's artifacts (its frozen config's ``output_folder``, else its ``artifacts/``)."""
     paths = JobPaths(root, job_id)
-    folder = artifacts_dir(paths, read_json(paths.config).get("output_folder"))
-    make_dir(folder)
-    stem = f"{job_id}_report"
+    folder = artifacts_dir(paths, read_record(paths.config).get("output_folder"))
+    return folder / f"{job_id}_report.html", folder / f"{job_id}_report.md"
+
+
+def write(root: Path, job_id: str) -> tuple[Path, Path]:
+    """Build the report and write it beside the job's artifacts (``report_paths``), its figures as
+    ``<job_id>_report_<name>.png`` beside it; the HTML and Markdown paths."""
+    report = build(root, job_id)
+    html_path, md_path = report_paths(root, job_id)
+    make_dir(html_path.parent)
+    stem = html_path.stem
     for kind, item in report.blocks:
         if kind == "figure":
-            (folder / f"{stem}_{item.name}.png").write_bytes(item.png)
-    html_path, md_path = folder / f"{stem}.html", folder / f"{stem}.md"
+            html_path.with_name(f"{stem}_{item.name}.png").write_bytes(item.png)
     write_text_atomic(html_path, to_html(report))
     write_text_atomic(md_path, to_markdown(report, f"{stem}_"))
     return html_path, md_path
-
