@@ -110,7 +110,8 @@ const applyFilters = () => {
   });
   document.getElementById("shown").textContent = `${rows.filter((row) => !row.hidden).length} of ${rows.length} shown`;
 };
-document.querySelectorAll("[data-filter]").forEach((control) => control.addEventListener("input", applyFilters));
+document.querySelectorAll("[data-filter]").forEach((control) => ["input", "change"].forEach(
+  (event) => control.addEventListener(event, applyFilters)));
 applyFilters();
 """
 
