@@ -269,6 +269,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(line)
         for line in report.decisions if args.verbose else []:
             print(f"decision: {line}")
+        if args.verbose and report.overview:
+            print(f"overview page rewritten: {report.overview}")
         if args.verbose or not (args.quiet or report.changes):
             print(f"{report.tracked} jobs tracked, {report.scheduler_calls} scheduler calls")
         for line in report.problems:

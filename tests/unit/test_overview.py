@@ -1,5 +1,5 @@
 """The overview page: one row per search with the registry's values, escaped, fetching nothing; `orch
-overview` makes the missing reports of ended searches."""
+overview` makes the missing reports of ended searches; `orch sync` rewrites it only when a job changed."""
 
 from __future__ import annotations
 
@@ -9,19 +9,23 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
-from orchestrator import index, overview, report
+from orchestrator import index, overview, report, slurm
 from orchestrator.cli import main
 from orchestrator.files import write_text_atomic
+from orchestrator.registry import create_entry
+from orchestrator.sync import Tick
 from tests.conftest import REPO
 from tests.overview_registry import GIB, HOSTILE, make_registry
 from tests.unit.test_login_side_imports import PROBE
 
 MEMBERS = {"100": [["100"]], "200": [["200", "201"]], "300": [["300_0"], ["300_1"]], "400": [["400"]]}  # per worker
+NOW = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -136,3 +140,30 @@ def test_orch_overview_leaves_matplotlib_out_when_no_report_is_missing(root: Pat
     result = subprocess.run([sys.executable, "-c", PROBE, "--registry", str(root), "overview"], capture_output=True,
                             text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"code": 0, "loaded": []}, result.stderr
+
+
+def test_sync_rewrites_the_page_only_when_a_job_changed(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sacct: list[str] = []
+    monkeypatch.setattr(slurm, "run_sacct", lambda bases, start: slurm.parse_sacct("\n".join(sacct)))
+    monkeypatch.setattr(slurm, "run_squeue", lambda: [])
+    monkeypatch.setattr(report, "write", lambda root, job_id: pytest.fail("a sync tick made a report"))
+    refreshed: list[Path] = []
+    refresh = overview.refresh
+    monkeypatch.setattr(overview, "refresh", lambda root, rows: refreshed.append(refresh(root, rows)) or refreshed[-1])
+    page = overview.page_path(root)
+
+    def tick() -> list[str]:
+        return Tick(root, 60, clock=lambda: NOW).run().changed
+
+    assert tick() == ["400"] and refreshed == [page]  # RUNNING → UNKNOWN: sacct no longer shows it
+    assert html.escape(HOSTILE) in page.read_text()
+    assert tick() == [] and len(refreshed) == 1  # nothing changed: not rewritten
+    page.unlink()
+    assert tick() == [] and len(refreshed) == 2 and page.exists()  # a missing page is made
+    create_entry(root, "600", {"submission.json": json.dumps({
+        "scheduler": "slurm", "submitted_at": NOW.isoformat(), "request": {"mem_gb": 3}, "attempt": 1,
+        "config": {"label": "delta_v1", "name": "delta", "version": 1}, "estimate": {"peak_gb": 2}})})
+    assert tick() == ["600"] and len(refreshed) == 3 and "<td>delta_v1</td>" in page.read_text()
+    sacct.append("600|CANCELLED by 0|0:15||3G|00:01:00|2026-05-01T00:00:00|2026-05-01T00:01:00|None|00:00:01")
+    assert tick() == ["600"] and len(refreshed) == 4 and ">CANCELLED<" in page.read_text()  # ended and settled
+    assert index.load(root)["600"]["settled"]
