@@ -42,10 +42,14 @@ def searches(root: Path, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]
     submitted first, with the path of each attempt's report where it exists."""
     parents = {r["parent_job_id"] for r in rows.values() if r.get("parent_job_id")}
     newest = [r for r in rows.values() if r["job_id"] not in parents]  # no attempt continues it
+    workers: dict[str, list[dict[str, Any]]] = {}  # search ID → each of its workers' newest attempt
+    for r in newest:
+        if r.get("search_id"):
+            workers.setdefault(r["search_id"], []).append(r)
     found = []
     for row in (r for r in newest if not r.get("search_id")):
         chain = _chain(row, rows)
-        last = [w for w in newest if w.get("search_id") == row["job_id"]] or [row]  # each worker's newest attempt
+        last = workers.get(row["job_id"]) or [row]
         summary = row.get("summary") or (None if row["state"] == index.UNREADABLE else _tried(
             row["job_id"], lambda: index.search_summary(JobPaths(root, row["job_id"])))) or {}
         best = summary.get("best") or {}
@@ -56,7 +60,7 @@ def searches(root: Path, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]
             "submitted_at": rows[chain[0]].get("submitted_at"), "workers": row.get("workers"),
             "trials_done": summary.get("trials_done"), "trials_total": summary.get("trials_total"),
             "objective_name": best.get("objective_name"), "objective": best.get("objective"),
-            "best_trial": best.get("trial"), "test_f1": summary.get("test_f1"), "test_auc": summary.get("test_auc"),
+            "test_f1": summary.get("test_f1"), "test_auc": summary.get("test_auc"),
             "mem_gb": _largest(last, "mem_gb"), "estimated_peak_gb": _largest(last, "estimated_peak_gb"),
             "measured_peak_gb": _largest(last, "measured_peak_gb"), "wall_s": summary.get("wall_s"),
             "reports": {job: _report(root, job) for job in chain},
@@ -126,6 +130,7 @@ def render(root: Path, found: list[dict[str, Any]], page: Path) -> str:
 
 
 def _cells(s: dict[str, Any], folder: Path) -> list[str | Cell]:
+    """The cells of one search's row, numbers with their own sort keys, reports linked from ``folder``."""
     attempts: list[str | Link] = []
     for job in s["attempts"]:
         path = s["reports"][job]
@@ -146,6 +151,7 @@ def _cells(s: dict[str, Any], folder: Path) -> list[str | Cell]:
 
 
 def _number(value: float | None, text: str) -> Cell:
+    """A cell showing ``text`` that sorts by ``value`` (a row without one first)."""
     return Cell((text,), sort=value if value is not None else MISSING)
 
 
@@ -172,7 +178,7 @@ def overview(root: Path, html: Path | None = None) -> tuple[Path, list[Path]]:
     """``orch overview``: make the missing reports of ended searches, then write the page (to ``html``,
     else the registry's ``index/overview.html``); the page's path and the reports made."""
     page = html.resolve() if html is not None else page_path(root)
-    if not page.parent.is_dir() and html is not None:
+    if html is not None and not page.parent.is_dir():
         raise InputError("--html", f"{page}: its folder does not exist; expected a file in an existing folder")
     found = searches(root, {r["job_id"]: r for r in job_rows(root, workers=True)})
     made = make_missing_reports(root, found)
