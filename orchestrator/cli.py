@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output instead of Markdown")
     p.set_defaults(handler=cmd_compare)
 
+    p = sub.add_parser("overview", help="one HTML page of every search in the registry (makes missing reports)")
+    p.add_argument("--html", metavar="FILE", help="write the page here (default: <registry>/index/overview.html)")
+    p.set_defaults(handler=cmd_overview)
+
     p = sub.add_parser("diff", help="what changed between two configs (or one and its parent)")
     p.add_argument("configs", nargs="+", metavar="CONFIG", help="NEW (against its parent) or OLD NEW")
     p.set_defaults(handler=cmd_diff)
@@ -258,6 +262,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(line)
         for line in report.decisions if args.verbose else []:
             print(f"decision: {line}")
+        if args.verbose and report.overview:
+            print(f"overview page rewritten: {report.overview}")
         if args.verbose or not (args.quiet or report.changes):
             print(f"{report.tracked} jobs tracked, {report.scheduler_calls} scheduler calls")
         for line in report.problems:
@@ -331,6 +337,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.html:
         write_text_atomic(Path(args.html).resolve(), compare.to_html(rows))
         print(f"wrote {Path(args.html).resolve()}", file=sys.stderr)
+    return 0
+
+
+def cmd_overview(args: argparse.Namespace) -> int:
+    from orchestrator.overview import overview
+
+    page, made = overview(_registry_root(args), None if args.html is None else Path(args.html))
+    if made:
+        print(f"made {len(made)} missing reports of ended searches", file=sys.stderr)
+    print(page)
     return 0
 
 

@@ -12,12 +12,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from orchestrator import attempts, index
 from orchestrator.config import load_config
 from orchestrator.errors import InputError
 from orchestrator.lineage import diff
 from orchestrator.records import read_json
 from orchestrator.registry import JobPaths
-from orchestrator.report import fmt, markdown_table
+from orchestrator.page import fmt, markdown_table
 from orchestrator.status import duration, job_rows, job_view
 
 GIB = 1024**3
@@ -56,13 +57,11 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
     view = job_view(root, index_row["job_id"])
     trials, result = view["trials"], view["result"] or {}
     best = trials["best"]
-    config_path = JobPaths(root, index_row["job_id"]).config
+    paths = JobPaths(root, index_row["job_id"])
+    config_path = paths.config
     config = read_json(config_path)
-    sched = {j: read_json(p.scheduler) if p.scheduler.exists() else {}
-             for j, p in ((j, JobPaths(root, j)) for j in view["members"])}
-    rss = max((p.get("max_rss_bytes") or 0 for p in sched.values()), default=0)
-    chains = [w["attempts"] for w in view["workers"]] if view["workers"] else [view["attempts"]]
-    wall = max(sum(sched.get(j, {}).get("elapsed_s") or 0 for j in chain) for chain in chains)  # workers at once
+    rss = max(((read_json(m.scheduler) if m.scheduler.exists() else {}).get("max_rss_bytes") or 0
+               for m in (JobPaths(root, j) for j in view["members"])), default=0)
     return {
         "version": index_row["label"], "job_ids": view["attempts"], "trials_done": trials["done"],
         "trials_pruned": trials["pruned"], "trials_total": trials["total"], "proposer": _proposer(config_path),
@@ -70,7 +69,7 @@ def row_data(root: Path, index_row: dict[str, Any], previous: dict[str, Any] | N
         "objective_name": best["objective_name"] if best else None, "objective": best["objective"] if best else None,
         "val_accuracy": (best.get("metrics") or {}).get("val_accuracy") if best else None,
         "test_f1": result.get("test", {}).get("f1"), "test_auc": result.get("test", {}).get("auc"),
-        "max_rss_gb": round(rss / GIB, 3) if rss else None, "wall_s": wall or None,
+        "max_rss_gb": round(rss / GIB, 3) if rss else None, "wall_s": index.wall_s(attempts.search_of(paths)),
         "changes": diff(_comparable(previous), _comparable(config)) if previous is not None else [],
         "config": config,
     }
@@ -113,15 +112,15 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 
 def to_html(rows: list[dict[str, Any]]) -> str:
     from orchestrator import plots
-    from orchestrator.report import Figure, Report, Table, to_html as render
+    from orchestrator.page import Figure, Page, Table, to_html as render
 
-    report = Report("orch compare")
-    report.add(Table(COLUMNS, table_rows(rows), sortable=True))
-    report.add(Figure("versions", "validation accuracy and test F1/AUC across the compared rows",
-                      plots.metric_across_versions([r["version"] for r in rows], {
-                          "val accuracy": [r["val_accuracy"] for r in rows], "test F1": [r["test_f1"] for r in rows],
-                          "test AUC": [r["test_auc"] for r in rows]})))
-    return render(report)
+    page = Page("orch compare")
+    page.add(Table(COLUMNS, table_rows(rows), sortable=True))
+    page.add(Figure("versions", "validation accuracy and test F1/AUC across the compared rows",
+                    plots.metric_across_versions([r["version"] for r in rows], {
+                        "val accuracy": [r["val_accuracy"] for r in rows], "test F1": [r["test_f1"] for r in rows],
+                        "test AUC": [r["test_auc"] for r in rows]})))
+    return render(page)
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:

@@ -2,7 +2,9 @@
 
 Written only by ``orch sync`` (atomically, every tick); a cache that ``orch sync``
 rebuilds from the job directories when it is missing or unreadable. Rows of jobs
-that are settled (terminal, recovery decided) never change again.
+that are settled (terminal, recovery decided) never change again; the row of a settled
+job that stands for its search (no attempt continues it, not a worker) also keeps the
+search's summary (``search_summary``), so that a page of every search reads it from here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.attempts import SUMMARY_CHARS, children, search_records
+from orchestrator.attempts import (SUMMARY_CHARS, best_record, children, descendants, is_search_entry, search_of,
+                                   search_records, search_result, workers)
 from orchestrator.errors import OrchError
 from orchestrator.files import make_dir, open_file, write_json_atomic
 from orchestrator.records import read_optional_record, read_record, report_skipped
@@ -146,24 +149,57 @@ def measured_peak_gb(paths: JobPaths, scheduler: dict[str, Any]) -> float | None
     return round(max(known), 3) if known else None
 
 
+def total_trials(paths: JobPaths) -> int | None:
+    """The trials the search of a job asks for: its frozen config's ``hp_max_evals`` (None without one)."""
+    config = read_optional_record(paths.config)
+    return (config or {}).get("model_parameters", {}).get("hp_max_evals")
+
+
+def wall_s(search: JobPaths) -> float | None:
+    """A search's wall time from its members' scheduler records: each worker's attempts one after the
+    other, its workers at once (the longest of them); None while no member has an elapsed time."""
+    chains = [[first, *(JobPaths(search.root, j) for j in descendants(first))]
+              for first in (JobPaths(search.root, w) for w in workers(search))]
+    walls = [sum((read_optional_record(p.scheduler) or {}).get("elapsed_s") or 0 for p in chain) for chain in chains]
+    return max(walls, default=0) or None
+
+
+def search_summary(paths: JobPaths) -> dict[str, Any]:
+    """The search ``paths`` stands for, from the files of all its members: trials recorded (their lines
+    skimmed, ``SUMMARY_CHARS``) and asked for, the best trial, the test F1 and AUC of its result, its
+    wall time."""
+    records = search_records(paths, SUMMARY_CHARS)
+    best = best_record(records)
+    search = search_of(paths)
+    holder = search_result(search) if is_search_entry(search) else paths
+    test = ((read_optional_record(holder.result) if holder else None) or {}).get("test") or {}
+    return {"trials_done": len(records), "trials_total": total_trials(paths),
+            "best": {k: best.get(k) for k in ("trial", "job_id", "objective_name", "objective")} if best else None,
+            "test_f1": test.get("f1"), "test_auc": test.get("auc"), "wall_s": wall_s(search)}
+
+
 def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] | None) -> dict[str, Any]:
-    """The summary of one job from its files."""
+    """The summary of one job from its files; a settled job that stands for its search (no attempt
+    continues it, not a worker) gets the search's summary too, read once: it no longer changes."""
     config = submission.get("config", {})
     shown = shown_state(paths, submission, scheduler) if submission else None
     scheduler = scheduler or {}
     search = bool(submission.get("worker_ids"))
+    kids = children(paths)
+    settled = "recovery" in scheduler
     return {
         "job_id": paths.job_id, "label": config.get("label"), "name": config.get("name"),
         "version": config.get("version"), "plane": submission.get("plane"),
         "scheduler": submission.get("scheduler"), "submitted_at": submission.get("submitted_at"),
         "attempt": submission.get("attempt", 1), "parent_job_id": submission.get("parent_job_id"),
-        "children": children(paths), "mem_gb": submission.get("request", {}).get("mem_gb"),
+        "children": kids, "mem_gb": submission.get("request", {}).get("mem_gb"),
         "estimated_peak_gb": submission.get("estimate", {}).get("peak_gb"),
         "state": shown.state if shown else UNSYNCED, "reason": shown.reason if shown else "",
         "max_rss_bytes": scheduler.get("max_rss_bytes"), "measured_peak_gb": measured_peak_gb(paths, scheduler),
-        "settled": "recovery" in scheduler, "settled_at": (scheduler.get("recovery") or {}).get("decided_at"),
+        "settled": settled, "settled_at": (scheduler.get("recovery") or {}).get("decided_at"),
         "trials_done": len(search_records(paths, SUMMARY_CHARS)) if search else count_lines(paths.trials),
         "search_id": submission.get("search_id"),  # set on the workers of a search and their attempts
         "workers": ({"total": len(submission["worker_ids"]), "running": (scheduler.get("workers") or {}).get("running", 0)}
                     if search else None),
+        "summary": search_summary(paths) if settled and not kids and not submission.get("search_id") else None,
     }

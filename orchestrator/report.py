@@ -1,7 +1,7 @@
 """``orch report JOB_ID``: the users' hand-kept notes, generated from the registry.
 
-One list of blocks (headings, paragraphs, lists, tables, figures) is rendered twice:
-a self-contained HTML file (figures embedded as data URIs, a sortable trial table,
+One page of blocks (headings, paragraphs, lists, tables, figures: ``orchestrator.page``) is
+rendered twice: a self-contained HTML file (figures embedded as data URIs, a sortable trial table,
 no server or network needed) and a Markdown file whose figures are PNG files beside
 it. Both go beside the job's artifacts as ``<job_id>_report.*``. A running job gets
 a report of what exists so far.
@@ -9,9 +9,6 @@ a report of what exists so far.
 
 from __future__ import annotations
 
-import base64
-import html
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,57 +16,16 @@ from typing import Any
 from orchestrator import attempts, observations, plots
 from orchestrator.config import MAXIMIZED, load_config
 from orchestrator.lineage import diff
+from orchestrator.page import Figure, fmt, Page, Table, to_html, to_markdown
 from orchestrator.files import make_dir, write_text_atomic
-from orchestrator.records import read_json
+from orchestrator.records import read_json, read_record
 from orchestrator.registry import artifacts_dir, JobPaths
 from orchestrator.status import duration, job_view
 
 GIB = 1024**3
 
 
-@dataclass
-class Figure:
-    name: str  # file stem
-    title: str
-    png: bytes
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list[str]]
-    sortable: bool = False
-
-
-@dataclass
-class Report:
-    title: str
-    blocks: list[tuple[str, Any]] = field(default_factory=list)  # ("h2"|"p"|"ul", text or list), Table, Figure
-
-    def h2(self, text: str) -> None:
-        self.blocks.append(("h2", text))
-
-    def p(self, text: str) -> None:
-        self.blocks.append(("p", text))
-
-    def ul(self, items: list[str]) -> None:
-        if items:
-            self.blocks.append(("ul", items))
-
-    def add(self, item: Table | Figure) -> None:
-        self.blocks.append((type(item).__name__.lower(), item))
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        value += 0.0  # -0.0 shows as 0 (a value that is not zero shows its digits below)
-        return f"{value:.{digits}g}" if 0 < abs(value) < 1e-3 else f"{value:.{digits}f}"
-    return str(value)
-
-
-def build(root: Path, job_id: str) -> Report:
+def build(root: Path, job_id: str) -> Page:
     """Gather everything the registry holds about ``job_id`` into a report."""
     view = job_view(root, job_id)
     paths = JobPaths(root, job_id)
@@ -77,7 +33,7 @@ def build(root: Path, job_id: str) -> Report:
     records = attempts.search_records(paths)
     total = view["trials"]["total"] or len(records)
     objective = records[0]["objective_name"] if records else "objective"
-    report = Report(f"{sub['config']['label']}, plane {sub.get('plane')}: job {job_id}")
+    report = Page(f"{sub['config']['label']}, plane {sub.get('plane')}: job {job_id}")
     shown = view["state"]
     report.p(f"State {shown['state']}" + (f" ({shown['reason']})" if shown["reason"] else "")
              + f" · attempts {' → '.join(view['attempts'])} · report made "
@@ -128,7 +84,7 @@ def _history(root: Path, record: dict[str, Any]) -> dict[str, list[float]] | Non
     return read_json(path) if path.exists() else None
 
 
-def _config_section(report: Report, paths: JobPaths, sub: dict[str, Any]) -> None:
+def _config_section(report: Page, paths: JobPaths, sub: dict[str, Any]) -> None:
     report.h2("Config")
     config = load_config(paths.config)
     report.p(f"{config.label} ({sub['config']['path']}), model {config.model_name}, {config.model.hp_max_evals} "
@@ -146,7 +102,7 @@ def _config_section(report: Report, paths: JobPaths, sub: dict[str, Any]) -> Non
         report.ul(changes or ["(no changes to the run)"])
 
 
-def _trials_section(report: Report, records: list[dict[str, Any]], objective: str) -> None:
+def _trials_section(report: Page, records: list[dict[str, Any]], objective: str) -> None:
     report.h2(f"Trials ({len(records)})")
     rows = []
     for r in records:
@@ -162,7 +118,7 @@ def _trials_section(report: Report, records: list[dict[str, Any]], objective: st
                       "gap", "duration", "peak GB", "params / reason"], rows, sortable=True))
 
 
-def _resources_section(report: Report, sub: dict[str, Any], sched: dict[str, Any], result: dict[str, Any] | None,
+def _resources_section(report: Page, sub: dict[str, Any], sched: dict[str, Any], result: dict[str, Any] | None,
                        view: dict[str, Any]) -> None:
     report.h2("Resources")
     planned = sub.get("memory_plan") or sub["estimate"]
@@ -181,85 +137,24 @@ def _resources_section(report: Report, sub: dict[str, Any], sched: dict[str, Any
     report.p("Attempts: " + " → ".join(view["attempts"]))
 
 
-SORT_SCRIPT = """
-document.querySelectorAll("table.sortable th").forEach((th, column) => th.addEventListener("click", () => {
-  const body = th.closest("table").tBodies[0];
-  const rows = Array.from(body.rows);
-  const key = (row) => { const text = row.cells[column].textContent; const n = parseFloat(text);
-                         return isNaN(n) ? text : n; };
-  const ascending = th.dataset.order !== "asc";
-  rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1));
-  th.dataset.order = ascending ? "asc" : "desc";
-  rows.forEach((row) => body.appendChild(row));
-}));
-"""
-
-STYLE = """
-body { font-family: sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
-table.sortable th { cursor: pointer; background: #eef; }
-figure { margin: 1em 0; } img { max-width: 100%; }
-"""
-
-
-def to_html(report: Report) -> str:
-    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}</title>"
-           f"<style>{STYLE}</style></head><body><h1>{html.escape(report.title)}</h1>"]
-    for kind, item in report.blocks:
-        if kind == "h2":
-            out.append(f"<h2>{html.escape(item)}</h2>")
-        elif kind == "p":
-            out.append(f"<p>{html.escape(item)}</p>")
-        elif kind == "ul":
-            out.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in item) + "</ul>")
-        elif kind == "table":
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in item.header)
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in item.rows)
-            css = " class='sortable'" if item.sortable else ""
-            out.append(f"<table{css}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        else:
-            data = base64.b64encode(item.png).decode("ascii")
-            out.append(f"<figure><img alt='{html.escape(item.title)}' src='data:image/png;base64,{data}'>"
-                       f"<figcaption>{html.escape(item.title)}</figcaption></figure>")
-    out.append(f"<script>{SORT_SCRIPT}</script></body></html>")
-    return "\n".join(out)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    cells = lambda row: "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"  # noqa: E731
-    return "\n".join([cells(header), "|" + "---|" * len(header), *map(cells, rows)])
-
-
-def to_markdown(report: Report, image_prefix: str) -> str:
-    """Markdown; figure ``name`` is linked as ``<image_prefix><name>.png``."""
-    out = [f"# {report.title}", ""]
-    for kind, item in report.blocks:
-        if kind == "h2":
-            out += [f"## {item}", ""]
-        elif kind == "p":
-            out += [item, ""]
-        elif kind == "ul":
-            out += [f"- {x}" for x in item] + [""]
-        elif kind == "table":
-            out += [markdown_table(item.header, item.rows), ""]
-        else:
-            out += [f"![{item.title}]({image_prefix}{item.name}.png)", ""]
-    return "\n".join(out)
+def report_paths(root: Path, job_id: str) -> tuple[Path, Path]:
+    """Where ``orch report`` writes the report of ``job_id``: ``<job_id>_report.html`` and ``.md`` beside
+    the job's artifacts (its frozen config's ``output_folder``, else its ``artifacts/``)."""
+    paths = JobPaths(root, job_id)
+    folder = artifacts_dir(paths, read_record(paths.config).get("output_folder"))
+    return folder / f"{job_id}_report.html", folder / f"{job_id}_report.md"
 
 
 def write(root: Path, job_id: str) -> tuple[Path, Path]:
-    """Build the report and write it beside the job's artifacts; the HTML and Markdown paths."""
+    """Build the report and write it beside the job's artifacts (``report_paths``), its figures as
+    ``<job_id>_report_<name>.png`` beside it; the HTML and Markdown paths."""
     report = build(root, job_id)
-    paths = JobPaths(root, job_id)
-    folder = artifacts_dir(paths, read_json(paths.config).get("output_folder"))
-    make_dir(folder)
-    stem = f"{job_id}_report"
+    html_path, md_path = report_paths(root, job_id)
+    make_dir(html_path.parent)
+    stem = html_path.stem
     for kind, item in report.blocks:
         if kind == "figure":
-            (folder / f"{stem}_{item.name}.png").write_bytes(item.png)
-    html_path, md_path = folder / f"{stem}.html", folder / f"{stem}.md"
+            html_path.with_name(f"{stem}_{item.name}.png").write_bytes(item.png)
     write_text_atomic(html_path, to_html(report))
     write_text_atomic(md_path, to_markdown(report, f"{stem}_"))
     return html_path, md_path
-

@@ -100,7 +100,7 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
                   "own": {"state": shown.own.state.value, "reason": shown.own.reason} if shown.own else None},
         "run": read_optional_record(paths.run), "data": read_optional_record(paths.data_record), "result": result,
         "local": read_optional_record(paths.local_state),
-        "trials": {"total": _total_trials(paths), "done": len(records),
+        "trials": {"total": index.total_trials(paths), "done": len(records),
                    "failed": sum(1 for r in records if r["status"] == "failed"),
                    "pruned": sum(1 for r in records if r["status"] == "pruned"),
                    "this_attempt": sum(1 for r in records if r["job_id"] == job_id),
@@ -148,11 +148,6 @@ def worker_views(search: JobPaths, running: dict[str, dict[str, Any]],
                       "trials": sum(1 for r in records if r["job_id"] in chain),
                       "current_trial": running.get(newest.job_id, {}).get("trial")})
     return views
-
-
-def _total_trials(paths: JobPaths) -> int | None:
-    config = read_optional_record(paths.config)
-    return (config or {}).get("model_parameters", {}).get("hp_max_evals")
 
 
 def progress_bar(done: int, total: int, width: int = 20) -> str:

@@ -6,7 +6,8 @@ yet. Settled jobs (terminal, recovery decided) are never queried again. A job
 missing from sacct is UNKNOWN, never failed or done from absence; after a grace
 period its own registry records may settle it. Without accounting (sacct fails),
 ``scontrol show job`` and the jobs' own records stand in, and the problem is
-reported. Sync is the only writer of ``scheduler.json`` and of the index.
+reported. Sync is the only writer of ``scheduler.json`` and of the index. A tick that
+changed a job rewrites the registry's overview page (``index/overview.html``) from its rows.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator import attempts, index, slurm, sweep
+from orchestrator import attempts, index, overview, slurm, sweep
 from orchestrator.config import load_config
 from orchestrator.errors import OrchError, SchedulerError
 from orchestrator.recovery import Policy, decide
@@ -45,6 +46,8 @@ class Report:
     tracked: int = 0
     swept: int = 0  # leftovers of interrupted writes removed
     skipped: str | None = None
+    changed: list[str] = field(default_factory=list)  # jobs whose state, reason or MaxRSS changed, or that settled
+    overview: str | None = None  # the overview page, when this tick rewrote it
 
 
 def now_utc() -> datetime:
@@ -111,7 +114,20 @@ class Tick:
             self.each(paths, lambda: self.sync_search(paths, submission, previous))
         self.sweep()
         index.save(self.root, self.rows, iso(self.clock()))
+        if self.report.changed or not overview.page_path(self.root).exists():
+            self.refresh_overview()
         return self.report
+
+    def refresh_overview(self) -> None:
+        """Rewrite the overview page from this tick's rows of the jobs still in the registry (no report is
+        made: the tick stays cheap); a page that cannot be written is a problem, not the tick's failure."""
+        present = set(index.job_names(self.root))
+        try:
+            page = overview.refresh(self.root, {job: r for job, r in self.rows.items() if job in present})
+        except (OrchError, OSError) as exc:
+            self.report.problems.append(f"overview page not written: {exc}")
+        else:
+            self.report.overview = str(page)
 
     def sweep(self) -> None:
         """Remove the leftovers of interrupted writes untouched for a day: the registry's own every tick,
@@ -272,6 +288,7 @@ class Tick:
         before = (previous.get("state"), previous.get("reason"), previous.get("max_rss_bytes"))
         after = (record["state"], record["reason"], record["max_rss_bytes"])
         if before != after:
+            self.report.changed.append(paths.job_id)
             self.report.changes.append(f"{paths.job_id}: {before[0] or 'new'} → {record['state']}"
                                        + (f" ({record['reason']})" if record["reason"] else ""))
         record["changed_at"] = iso(now)
@@ -328,6 +345,8 @@ class Tick:
         """Record the recovery decision of an ended job (or search); it is then never looked at again."""
         record["recovery"] = {"decision": decision, "child_job_id": child, "decided_at": iso(self.clock())}
         record["changed_at"] = iso(self.clock())
+        if paths.job_id not in self.report.changed:
+            self.report.changed.append(paths.job_id)
         self.report.decisions.append(f"{paths.job_id}: {record['state']}: {decision}")
         save_scheduler_record(paths, record)
         return record

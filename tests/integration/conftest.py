@@ -1,4 +1,5 @@
-"""The real-SLURM fixture: tests that need the cluster skip locally and fail in CI without it."""
+"""The real-SLURM and real-browser fixtures: tests that need them skip locally and fail in CI without
+them (``ORCH_REQUIRE_SLURM=1``, ``ORCH_REQUIRE_BROWSER=1``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -41,6 +42,37 @@ def slurm() -> None:
         if os.environ.get("ORCH_REQUIRE_SLURM") == "1":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture
+def browser() -> Iterator[Callable[[], Any]]:
+    """Opens a headless Debian Chromium driven by selenium, its browser log kept (quit after the test).
+    Without chromium and chromedriver the test that opens it is skipped, or fails with
+    ORCH_REQUIRE_BROWSER=1."""
+    drivers: list[Any] = []
+
+    def open_browser() -> Any:
+        chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+        if not (chromium and driver_path):
+            message = "needs Debian's chromium and chromium-driver (scripts/run-tests installs them as root)"
+            if os.environ.get("ORCH_REQUIRE_BROWSER") == "1":
+                pytest.fail(message)
+            pytest.skip(message)
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1200,2400"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        drivers.append(webdriver.Chrome(service=Service(driver_path), options=options))
+        return drivers[-1]
+
+    yield open_browser
+    for driver in drivers:
+        driver.quit()
 
 
 @pytest.fixture(scope="session")

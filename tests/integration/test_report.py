@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -70,39 +70,20 @@ def test_report_content_equals_the_registry(lineage: tuple[Path, list[str]], cap
         assert f"]({figure.name})" in markdown and figure.stat().st_size > 1000
 
 
-def test_report_renders_in_headless_chromium(lineage: tuple[Path, list[str]]) -> None:
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        message = "needs Debian's chromium and chromium-driver (scripts/run-tests installs them as root)"
-        if os.environ.get("ORCH_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
+def test_report_renders_in_headless_chromium(lineage: tuple[Path, list[str]], browser: Callable[[], Any]) -> None:
+    driver = browser()
     root, (_, job) = lineage
     from orchestrator.report import write
 
     html_path, _ = write(root, job)
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1200,2400"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
-        driver.get(html_path.as_uri())
-        loaded = driver.execute_script(
-            "return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
-        assert loaded == [True] * len(FIGURES)
-        driver.find_element("css selector", "table.sortable th").click()  # the sort script runs without error
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        assert errors == []
-        OUTPUT.mkdir(exist_ok=True)
-        assert driver.save_screenshot(str(OUTPUT / "report.png"))  # kept as a CI artifact
-    finally:
-        driver.quit()
+    driver.get(html_path.as_uri())
+    loaded = driver.execute_script("return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+    assert loaded == [True] * len(FIGURES)
+    driver.find_element("css selector", "table.sortable th").click()  # the sort script runs without error
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+    OUTPUT.mkdir(exist_ok=True)
+    assert driver.save_screenshot(str(OUTPUT / "report.png"))  # kept as a CI artifact
 
 
 def test_compare_a_lineage(lineage: tuple[Path, list[str]], capsys, tmp_path: Path) -> None:
