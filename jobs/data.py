@@ -105,7 +105,7 @@ def load(config: Config, plane: str) -> Loaded:
     for path, n in files:
         try:
             arrays = read_arrays(path, names)
-            file_images = arrays["images"][:n]
+            file_images = arrays["images"][:n].astype(np.float32, copy=False)  # checked as the trials see it
             file_labels = label_column(arrays[label.array], label)[:n]
             if not np.isin(file_labels, (0, 1)).all():
                 raise BadFile(f"label {label.describe()} is not binary")

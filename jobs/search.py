@@ -55,8 +55,8 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# TensorFlow's C++ start-up lines, printed by every trial process before logging is set up
 WATCH_S = 2.0  # how often a running trial's memory is looked at (where a limit applies)
+# TensorFlow's C++ start-up lines, printed by every trial process before logging is set up
 NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called|I0000 .*oneDNN custom "
                    r"operations are on)")
 

@@ -9,9 +9,13 @@ limit at least ``MIN_HITS`` times while the trial finished no training batch: ne
 file (a line per epoch) nor its pulse file (touched as batches finish, every few seconds) changed.
 A healthy trial near its limit can hit it that often too (page cache reclaimed: 64,000 hits in 20 s
 of a trial that completed, on the test cluster), but it keeps finishing batches; the users' epochs
-take many minutes, so an epoch is too coarse a sign of life. The limit hits are the cgroup's own count, whatever the node offers: ``memory.failcnt``
-(cgroup v1) or the ``max`` line of ``memory.events`` (v2), read for the process's cgroup and its
-ancestors (the limit may be set on the job's cgroup above the task's), the largest taken.
+take many minutes, so an epoch is too coarse a sign of life.
+
+The limit hits are counted where the limit is, whatever the node offers: in the process's cgroup
+and those above it, each that has a memory limit of its own (SLURM's is on the job's cgroup, above
+the task's), ``memory.failcnt`` (cgroup v1) or the ``max`` line of ``memory.events`` (v2), the
+largest taken. A cgroup without a limit (a slice shared with other jobs) is never read, so a
+neighbour's thrashing does not count.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 WINDOW_S = 60.0
-MIN_HITS = 10_000  # a healthy trial near its limit reclaims page cache too, but nowhere near this often
+MIN_HITS = 10_000  # per window; a healthy trial may hit it as often, but it finishes batches meanwhile
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -43,9 +47,10 @@ def _read_int(path: Path, key: str | None = None) -> int | None:
 
 
 def limit_hits(membership: Path = Path("/proc/self/cgroup"), root: Path = CGROUP_ROOT) -> Callable[[], int] | None:
-    """A reader of how often the memory cgroup of this process (its ``membership``, or one above it, short
-    of the root) hit its limit so far; None when it is in no such cgroup (no limit can be hit: nothing
-    to watch). Its trial processes are in the same cgroup."""
+    """A reader of how often the memory limits over this process (its ``membership``: its cgroup and
+    those above it, up to the mount's root, which a container's namespace makes its own cgroup) were hit
+    so far; None when none of them has a limit (nothing to watch). Its trial processes are in the same
+    cgroup."""
     try:
         lines = membership.read_text().splitlines()
     except OSError:
@@ -54,19 +59,25 @@ def limit_hits(membership: Path = Path("/proc/self/cgroup"), root: Path = CGROUP
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(","):  # v1: its own hierarchy
-            base, name, key = root / "memory", "memory.failcnt", None
+            base, limit, name, key = root / "memory", "memory.limit_in_bytes", "memory.failcnt", None
         elif controllers == "":  # v2: the unified hierarchy
-            base, name, key = root, "memory.events", "max"
+            base, limit, name, key = root, "memory.max", "memory.events", "max"
         else:
             continue
         folder = base / path.lstrip("/")
-        while folder != base and base in folder.parents:
-            if (folder / name).exists():
+        while folder == base or base in folder.parents:
+            if _limited(folder / limit):
                 counters.append((folder / name, key))
             folder = folder.parent
     if not counters:
         return None
     return lambda: max(_read_int(path, key) or 0 for path, key in counters)
+
+
+def _limited(path: Path) -> bool:
+    """Whether a cgroup's limit file sets a limit (v2 writes ``max`` for none, v1 a number near 2⁶³)."""
+    value = _read_int(path)
+    return value is not None and value < 2**62
 
 
 @dataclass

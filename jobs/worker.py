@@ -66,9 +66,9 @@ def epoch_logger(trial: int, epochs: int) -> Any:
 def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
     """A callback appending each epoch's validation metrics to the trial's progress file and, with
     ``model_parameters.pruning``, stopping the trial when the rule says so (``jobs.pruning``).
-    The other trials' curves are read once per epoch. Between epochs it touches the trial's pulse
-    file at most every ``PULSE_S`` as batches finish, so that the job can tell a slow trial from a
-    stuck one (``jobs.thrash``)."""
+    The other trials' curves are read once per epoch. It touches the trial's pulse file at most every
+    ``PULSE_S`` as batches finish (training, validation and the scoring after ``fit``, where it is
+    passed too), so that the job can tell a slow trial from a stuck one (``jobs.thrash``)."""
     import keras
 
     rule = config.model.pruning
@@ -87,6 +87,8 @@ def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
             if time.monotonic() - self.pulsed >= PULSE_S:  # a batch finished: the trial is not stuck
                 os.utime(paths.pulse(tid), follow_symlinks=False)
                 self.pulsed = time.monotonic()
+
+        on_test_batch_end = on_predict_batch_end = on_train_batch_end  # validation and the trial's scoring too
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
@@ -185,8 +187,8 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
     if not all(math.isfinite(v) for v in history["loss"]):
         bad = next(i for i, v in enumerate(history["loss"]) if not math.isfinite(v))
         return {"status": "failed", "reason": f"NaN loss at epoch {bad + 1}", "epochs_run": epochs_run}
-    val_loss, _, _ = model.evaluate(batches(x_val, y_val, m.batch_size, None), verbose=0)
-    scores = model.predict(batches(x_val, y_val, m.batch_size, None), verbose=0).ravel()
+    val_loss, _, _ = model.evaluate(batches(x_val, y_val, m.batch_size, None), verbose=0, callbacks=[progress])
+    scores = model.predict(batches(x_val, y_val, m.batch_size, None), verbose=0, callbacks=[progress]).ravel()
     if not np.isfinite(scores).all():
         return {"status": "failed", "reason": "non-finite predictions", "epochs_run": epochs_run}
     val = classification(np.asarray(y_val), scores)

@@ -9,21 +9,12 @@ import socket
 from pathlib import Path
 
 from orchestrator import attempts, slurm
+from orchestrator.local import is_runner
 from orchestrator.errors import InputError
 from orchestrator.records import read_json
 from orchestrator.registry import JobPaths, validate_job_id
 from orchestrator.state import JobState
 from orchestrator.status import array_tasks
-
-
-def is_runner(pid: int, job_id: str) -> bool:
-    """Whether ``pid`` is the local runner of ``job_id`` (the registry is group-writable: never signal
-    a process on the word of a file alone)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"orchestrator.local" in argv and any(job_id.encode() in arg.split(b",") for arg in argv)
 
 
 def cancel(root: Path, job_id: str) -> str:

@@ -63,7 +63,7 @@ class Claim:
     def heartbeat_age_s(self) -> float:
         """Seconds since the holder last touched the claim (infinite if it is gone)."""
         try:
-            return max(0.0, time.time() - self.path.stat().st_mtime)
+            return max(0.0, time.time() - self.path.lstat().st_mtime)  # a link's own time: never fresh
         except FileNotFoundError:
             return float("inf")
 

@@ -37,7 +37,7 @@ def make_dir(path: Path, mode: int = DIR_MODE, own: bool = False) -> None:
         folder = folder.parent
     for folder in reversed(missing):
         try:
-            os.mkdir(folder, 0o775)  # less the umask; the mode is set below
+            os.mkdir(folder, 0o700)  # private until its mode is set below: no member makes a name in it first
         except FileExistsError:
             pass  # made by another process meanwhile
     for folder in reversed(missing) if missing else [path]:

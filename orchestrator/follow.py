@@ -3,9 +3,11 @@
 Every poll reads the searches' trial records (what ``orch status`` reads) and shows each trial as it
 ends: on a terminal a progress bar per search (tqdm: trials done of total, best so far, elapsed and
 the time left at the trials' pace), otherwise one line per finished trial. A search has ended when
-its final result is written or its job is gone: the local runner recorded its end, or SLURM no
-longer queues it. Then a summary per search: state, best trial and its point, test metrics, the
-result file and the report (made as ``orch report`` makes it), and the commands to go on with.
+its job has: the local runner recorded its end (its state is known at once), or SLURM no longer
+queues it (its state is what the job's own records say, ENDED when they say nothing: ``orch sync``
+records the scheduler's word). Then a summary per search: state, best trial and its point, test
+metrics, the result file and the report (made as ``orch report`` makes it), and the commands to go
+on with.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Callable, TextIO
 
 from orchestrator import attempts, slurm
 from orchestrator.errors import OrchError
-from orchestrator.index import read_submission
+from orchestrator.index import read_submission, total_trials
 from orchestrator.records import read_optional_record
 from orchestrator.registry import JobPaths
 from orchestrator.scheduler_state import own_records, shown_state
@@ -27,6 +29,7 @@ from orchestrator.state import TERMINAL
 from orchestrator.status import duration
 
 LOCAL_POLL_S = 1.0  # a local job's records are on this machine: cheap to read often
+ENDED = "ENDED"  # a SLURM job that left the queue without its own records saying how (timeout, kill, cancel)
 
 
 @dataclass
@@ -81,9 +84,7 @@ def follow(root: Path, job_ids: list[str], poll_s: float, runner: subprocess.Pop
 
 def _followed(paths: JobPaths) -> Followed:
     submission = read_submission(paths) or {}
-    config = read_optional_record(paths.config) or {}
-    return Followed(paths, (submission.get("config") or {}).get("label") or "?",
-                    (config.get("model_parameters") or {}).get("hp_max_evals") or 0)
+    return Followed(paths, (submission.get("config") or {}).get("label") or "?", total_trials(paths) or 0)
 
 
 def _poll(s: Followed, out: TextIO) -> None:
@@ -122,7 +123,7 @@ def trial_line(record: dict[str, Any], best: dict[str, Any] | None, done: int, t
 
 def end_state(paths: JobPaths) -> str | None:
     """The state of a search that ended (None while it runs): a local job's from its runner's record; a
-    SLURM job's, once it left the queue, from its own records (FAILED when they say nothing)."""
+    SLURM job's, once it left the queue, from its own records (ENDED when they say nothing)."""
     submission = read_submission(paths) or {}
     if submission.get("scheduler") == "local":
         state = shown_state(paths, submission, read_optional_record(paths.scheduler)).state
@@ -130,9 +131,9 @@ def end_state(paths: JobPaths) -> str | None:
     if slurm.run_squeue_states(paths.job_id):
         return None
     if submission.get("worker_ids"):
-        return "COMPLETED" if attempts.search_result(paths) else "FAILED"
+        return "COMPLETED" if attempts.search_result(paths) else ENDED
     own = own_records(paths)
-    return own.state.value if own else "FAILED"
+    return own.state.value if own else ENDED
 
 
 def _report(root: Path, job_id: str) -> Path:

@@ -37,6 +37,16 @@ def task_env(job_id: str) -> dict[str, str]:
     return env
 
 
+def is_runner(pid: int, job_id: str) -> bool:
+    """Whether ``pid`` is the local runner of ``job_id`` (the registry is group-writable: never signal
+    a process on the word of a file alone)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"orchestrator.local" in argv and any(job_id.encode() in arg.split(b",") for arg in argv)
+
+
 def launch(root: Path, groups: list[list[str]], script: str) -> subprocess.Popen[bytes]:
     """Start the detached runner for ``groups`` of job IDs, each task running ``script`` (the batch
     script validated at submit time, handed over in memory, never read back from the group-writable

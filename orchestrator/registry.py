@@ -31,6 +31,8 @@ import yaml
 from orchestrator.errors import InputError
 from orchestrator.files import DIR_MODE, STICKY_DIR_MODE, fsync_dir, make_dir, write_text_atomic
 
+ASSEMBLING_MODE = 0o2755  # an entry being assembled: the group may read it, not yet write in it
+
 
 _JOB_ID = re.compile(r"(?:[0-9]{1,12}|local-[0-9]{8}T[0-9]{6}-[0-9a-f]{6})(?:_[0-9]{1,6})?")
 
@@ -242,7 +244,7 @@ def create_entry(root: Path, job_id: str, files: dict[str, str]) -> JobPaths:
     for folder, mode in registry_folders(root).items():
         make_dir(folder, mode)
     stage = root / ".staging" / f"{job_id}.{secrets.token_hex(4)}"
-    make_dir(stage, STICKY_DIR_MODE)
+    make_dir(stage, ASSEMBLING_MODE)  # no member may make a name in it before its folders are ours
     try:
         for folder, mode in paths.folders().items():
             make_dir(stage / folder.relative_to(paths.dir), mode)
@@ -250,6 +252,7 @@ def create_entry(root: Path, job_id: str, files: dict[str, str]) -> JobPaths:
             write_text_atomic(stage / name, text)
         if paths.dir.exists():
             raise InputError(f"job {job_id}", f"a registry entry already exists at {paths.dir}")
+        make_dir(stage, STICKY_DIR_MODE)  # whole now: the group may write in it
         os.rename(stage, paths.dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

@@ -17,7 +17,7 @@ from orchestrator import attempts, observations, plots
 from orchestrator.config import MAXIMIZED, load_config
 from orchestrator.lineage import diff
 from orchestrator.page import Figure, fmt, Page, Table, to_html, to_markdown
-from orchestrator.files import make_dir, write_text_atomic
+from orchestrator.files import make_dir, write_atomic, write_text_atomic
 from orchestrator.records import read_json, read_record
 from orchestrator.registry import artifacts_dir, JobPaths
 from orchestrator.status import duration, job_view
@@ -154,7 +154,7 @@ def write(root: Path, job_id: str) -> tuple[Path, Path]:
     stem = html_path.stem
     for kind, item in report.blocks:
         if kind == "figure":
-            html_path.with_name(f"{stem}_{item.name}.png").write_bytes(item.png)
+            write_atomic(html_path.with_name(f"{stem}_{item.name}.png"), lambda tmp, png=item.png: tmp.write_bytes(png))
     write_text_atomic(html_path, to_html(report))
     write_text_atomic(md_path, to_markdown(report, f"{stem}_"))
     return html_path, md_path

@@ -5,13 +5,13 @@ workers' states. Pure readings; ``orchestrator.sync`` decides what to do with th
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from orchestrator import attempts, slurm
+from orchestrator.local import is_runner
 from orchestrator.records import read_json, read_optional_record
 from orchestrator.registry import JobPaths
 from orchestrator.state import EXIT_INTERRUPTED, TERMINAL, UNSYNCED, JobState, from_slurm
@@ -89,11 +89,9 @@ def local_observation(paths: JobPaths) -> Observation:
                            elapsed, None, started, ended)
     if state.get("host") != socket.gethostname():
         return Observation(JobState.UNKNOWN, f"running on {state.get('host')}; cannot check from here", "local")
-    try:
-        os.kill(state["runner_pid"], 0)
+    if is_runner(state["runner_pid"], paths.job_id):  # whoever's it is: never a reused pid, nor a zombie
         return Observation(JobState.RUNNING, "", "local", start=state.get("started_at"))
-    except ProcessLookupError:
-        return Observation(JobState.NODE_FAIL, "the local runner died without recording an exit", "local")
+    return Observation(JobState.NODE_FAIL, "the local runner died without recording an exit", "local")
 
 
 def search_observation(states: list[str | None], has_result: bool) -> Observation:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Swept:
 
     removed: int = 0
     problems: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # another member's, in a sticky folder: for that member's sync
 
 
 def sweep_root(root: Path, cutoff: float, swept: Swept) -> None:
@@ -38,31 +40,44 @@ def sweep_root(root: Path, cutoff: float, swept: Swept) -> None:
     for entry in _entries(root, swept) + _entries(root / "index", swept):
         if entry.is_file(follow_symlinks=False) and TEMP_FILE.fullmatch(entry.name) and _own(entry, root):
             _remove_file(entry, cutoff, swept)
-    for entry in _entries(root / ".staging", swept):
-        if entry.is_dir(follow_symlinks=False) and STAGED.fullmatch(entry.name) and _own(entry, root):
+    for entry in _entries(root / ".staging", swept):  # a staged entry is sticky: only its maker empties it
+        if entry.is_dir(follow_symlinks=False) and STAGED.fullmatch(entry.name) and _mine(entry):
             _remove_dir(entry, cutoff, swept)
 
 
-def _own(entry: os.DirEntry[str], folder: Path) -> bool:
-    """Whether this process may remove ``entry`` even if ``folder`` is sticky: it owns the entry or
-    the folder (or is root)."""
+def _mine(entry: os.DirEntry[str]) -> bool:
+    """Whether this process owns ``entry`` (or is root)."""
     try:
-        return os.geteuid() in (entry.stat(follow_symlinks=False).st_uid, os.lstat(folder).st_uid, 0)
+        return os.geteuid() in (entry.stat(follow_symlinks=False).st_uid, 0)
     except FileNotFoundError:
         return False
+
+
+def _own(entry: os.DirEntry[str], folder: Path) -> bool:
+    """Whether this process may remove ``entry`` of ``folder``: the folder is not sticky, or this
+    process owns the entry or the folder (or is root)."""
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        return False
+    return not info.st_mode & stat.S_ISVTX or os.geteuid() == info.st_uid or _mine(entry)
 
 
 def sweep_tree(directory: Path, cutoff: float, swept: Swept) -> None:
     """The leftovers anywhere under ``directory`` (a job's), last touched before ``cutoff``."""
     for entry in _entries(directory, swept):
         if entry.is_dir(follow_symlinks=False):
-            if CACHE_BUILD.fullmatch(entry.name):
-                if _own(entry, directory):
-                    _remove_dir(entry, cutoff, swept)
-            else:
+            if not CACHE_BUILD.fullmatch(entry.name):
                 sweep_tree(Path(entry.path), cutoff, swept)
-        elif entry.is_file(follow_symlinks=False) and TEMP_FILE.fullmatch(entry.name) and _own(entry, directory):
-            _remove_file(entry, cutoff, swept)
+            elif _own(entry, directory):
+                _remove_dir(entry, cutoff, swept)
+            else:
+                swept.left.append(entry.path)
+        elif entry.is_file(follow_symlinks=False) and TEMP_FILE.fullmatch(entry.name):
+            if _own(entry, directory):
+                _remove_file(entry, cutoff, swept)
+            else:
+                swept.left.append(entry.path)
 
 
 def _entries(directory: Path, swept: Swept) -> list[os.DirEntry[str]]:

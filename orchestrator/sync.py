@@ -124,8 +124,8 @@ class Tick:
         present = set(index.job_names(self.root))
         try:
             page = overview.refresh(self.root, {job: r for job, r in self.rows.items() if job in present})
-        except (OrchError, OSError) as exc:
-            self.report.problems.append(f"overview page not written: {exc}")
+        except (OrchError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # a row edited into nonsense
+            self.report.problems.append(f"overview page not written: {type(exc).__name__}: {exc}")
         else:
             self.report.overview = str(page)
 
@@ -141,8 +141,9 @@ class Tick:
                 if time.monotonic() > self.deadline:
                     self.report.problems.append("time budget used up; sweeping settled jobs goes on next tick")
                     break
+                left = len(swept.left)
                 sweep.sweep_tree(jobs_dir(self.root) / job_id, cutoff, swept)
-                row["swept"] = True
+                row["swept"] = len(swept.left) == left  # else looked at again, until their owner's sync removed them
         self.report.swept = swept.removed
         self.report.problems += swept.problems
         if swept.removed:
@@ -332,7 +333,8 @@ class Tick:
                     decision_text, child = f"continued by another command: {', '.join(kids)}", kids[-1]
                 elif paths.next_attempt.exists():  # and is still at it (or died): decided on a later tick
                     self.report.problems.append(f"{paths.job_id}: recovery waits for the command making its next "
-                                                f"attempt ({exc}); if that command died, remove {paths.next_attempt}")
+                                                f"attempt ({exc}); if that command died, its maker or the job's owner "
+                                                f"removes {paths.next_attempt}")
                     return record
                 else:
                     decision_text, child = f"recovery failed: {exc}", None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,6 +17,23 @@ from orchestrator.synthetic import generate
 
 REPO = Path(__file__).resolve().parent.parent
 V4 = REPO / "json" / "mt_identifier" / "production_training_prod_main_v4.json"
+
+
+@pytest.fixture
+def runner_pid() -> Iterator[Callable[..., int]]:
+    """Start a stand-in local runner of some jobs and return its pid: a sleeping process whose argv names
+    ``orchestrator.local`` and the jobs, as the real runner's does (``local.is_runner`` looks for them)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*job_ids: str) -> int:
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "orchestrator.local",
+                                         ",".join(job_ids)]))
+        return started[-1].pid
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="session")

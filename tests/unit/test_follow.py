@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from orchestrator import follow
 from orchestrator.files import append_json_line, write_json_atomic
@@ -21,12 +21,12 @@ T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc).isoformat()
 JOB = "local-20261202T080000-bbbbbb"
 
 
-def local_search(root: Path, total: int) -> JobPaths:
+def local_search(root: Path, total: int, runner: int) -> JobPaths:
     submission = {"scheduler": "local", "submitted_at": T0, "request": {"mem_gb": 8},
                   "config": {"label": "demo_v1", "name": "demo"}, "attempt": 1, "estimate": {"peak_gb": 1}}
     paths = create_entry(root, JOB, {"submission.json": json.dumps(submission),
                                      "config.json": json.dumps({"model_parameters": {"hp_max_evals": total}})})
-    write_json_atomic(paths.local_state, {"runner_pid": os.getpid(), "host": socket.gethostname(), "pid": 1,
+    write_json_atomic(paths.local_state, {"runner_pid": runner, "host": socket.gethostname(), "pid": 1,
                                           "started_at": T0})
     return paths
 
@@ -46,8 +46,9 @@ def end(paths: JobPaths, code: int) -> None:
     write_json_atomic(paths.local_state, {**state, "ended_at": T0, "exit_code": code, "cancelled": False})
 
 
-def test_each_trial_is_a_line_as_it_ends_then_a_summary_with_the_test_metrics_and_the_report(tmp_path: Path) -> None:
-    paths = local_search(tmp_path, 3)
+def test_each_trial_is_a_line_as_it_ends_then_a_summary_with_the_test_metrics_and_the_report(
+        tmp_path: Path, runner_pid: Callable[..., int]) -> None:
+    paths = local_search(tmp_path, 3, runner_pid(JOB))
     trial(paths, 0, 0.40)
 
     def job() -> None:  # the rest of the search, while it is followed
@@ -78,8 +79,8 @@ def test_each_trial_is_a_line_as_it_ends_then_a_summary_with_the_test_metrics_an
                          f"next     orch status {JOB} · orch report {JOB} · orch compare demo_v1"]
 
 
-def test_a_search_that_failed_exits_1_and_points_to_its_log(tmp_path: Path) -> None:
-    paths = local_search(tmp_path, 4)
+def test_a_search_that_failed_exits_1_and_points_to_its_log(tmp_path: Path, runner_pid: Callable[..., int]) -> None:
+    paths = local_search(tmp_path, 4, runner_pid(JOB))
     end(paths, 1)
     out = io.StringIO()
     assert follow.follow(tmp_path, [JOB], 0.05, None, out, make_report=lambda root, job_id: root) == 1
@@ -93,8 +94,9 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_on_a_terminal_a_progress_bar_counts_the_trials_and_shows_the_best(tmp_path: Path) -> None:
-    paths = local_search(tmp_path, 2)
+def test_on_a_terminal_a_progress_bar_counts_the_trials_and_shows_the_best(
+        tmp_path: Path, runner_pid: Callable[..., int]) -> None:
+    paths = local_search(tmp_path, 2, runner_pid(JOB))
     trial(paths, 0, 0.25)
     trial(paths, 1, 0.5)
     end(paths, 0)

@@ -149,17 +149,18 @@ def test_a_members_sync_leaves_the_others_leftovers_in_a_sticky_job_directory_to
         for path in leftovers:
             os.utime(path, (0, 0))
 
-    def sweep_as(uid: int, removed: int) -> Callable[[], None]:
+    def sweep_as(removed: int, left: list[Path]) -> Callable[[], None]:
         def tick() -> None:
             swept = sweep.Swept()
             sweep.sweep_tree(paths.dir, time.time() - sweep.AGE_S, swept)
-            assert (swept.removed, swept.problems) == (removed, [])
+            assert (swept.removed, swept.problems, sorted(swept.left)) == (removed, [], sorted(map(str, left)))
         return tick
 
     as_member(ALICE, 0o022, alice)
-    as_member(BOB, 0o022, sweep_as(BOB, 0))
-    assert all(path.exists() for path in leftovers)
-    as_member(ALICE, 0o022, sweep_as(ALICE, 3))
+    sticky = [leftovers[0], leftovers[2]]  # in her sticky job directory; the trial's folder is not sticky
+    as_member(BOB, 0o022, sweep_as(1, sticky))
+    assert [path.exists() for path in leftovers] == [True, False, True]
+    as_member(ALICE, 0o022, sweep_as(2, []))
     assert not any(path.exists() for path in leftovers)
 
 

@@ -78,3 +78,20 @@ def test_entries_appear_whole_and_never_overwrite(tmp_path: Path) -> None:
         create_entry(tmp_path, "123", {"submission.json": "{\"other\": 1}\n"})
     assert (paths.dir / "submission.json").read_text() == "{}\n"
     assert os.listdir(tmp_path / ".staging") == []
+
+
+def test_an_entry_being_assembled_is_closed_to_the_group_until_its_folders_are_made(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator import registry
+
+    seen: list[int] = []
+    real = registry.write_text_atomic
+
+    def spy(path: Path, text: str) -> None:
+        seen.append(stat.S_IMODE(os.lstat(path.parent).st_mode))
+        real(path, text)
+
+    monkeypatch.setattr(registry, "write_text_atomic", spy)
+    paths = create_entry(tmp_path, "124", {"submission.json": "{}\n"})
+    assert seen == [0o2755]  # no member could make a name in it (a folder of its own, to swap later)
+    assert stat.S_IMODE(paths.dir.stat().st_mode) == 0o3775

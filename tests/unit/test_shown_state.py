@@ -4,10 +4,10 @@ runner's record; a SLURM job that sync has not seen as UNSYNCED, with what its o
 from __future__ import annotations
 
 import json
-import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -31,9 +31,9 @@ def status(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[
     return code, capsys.readouterr().out
 
 
-def ran(paths: JobPaths, **end: object) -> None:
+def ran(paths: JobPaths, runner: int, **end: object) -> None:
     """The local runner's record of a task it started (and, with ``end``, saw end)."""
-    write_json_atomic(paths.local_state, {"runner_pid": os.getpid(), "host": socket.gethostname(), "pid": 1,
+    write_json_atomic(paths.local_state, {"runner_pid": runner, "host": socket.gethostname(), "pid": 1,
                                           "started_at": T0.isoformat(), **end})
 
 
@@ -41,12 +41,14 @@ def ran(paths: JobPaths, **end: object) -> None:
                                             ({"exit_code": 1, "cancelled": False}, "FAILED"),
                                             ({"exit_code": -15, "cancelled": True}, "CANCELLED")])
 def test_a_local_job_shows_its_end_at_once_with_no_sync(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                        end: dict[str, object], state: str) -> None:
+                                                        end: dict[str, object], state: str,
+                                                        runner_pid: Callable[..., int]) -> None:
     paths = entry(tmp_path, LOCAL, "local")
-    ran(paths)
+    runner = runner_pid(LOCAL)
+    ran(paths, runner)
     code, out = status(tmp_path, capsys, LOCAL)
     assert code == 0 and "state    RUNNING  (the local runner's record)" in out
-    ran(paths, ended_at=T0.isoformat(), **end)
+    ran(paths, runner, ended_at=T0.isoformat(), **end)
     code, out = status(tmp_path, capsys, LOCAL)
     assert code == 0 and f"state    {state}" in out and "(the local runner's record)" in out
     code, out = status(tmp_path, capsys, "--json")

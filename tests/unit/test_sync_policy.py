@@ -7,6 +7,7 @@ import os
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -104,9 +105,12 @@ def test_overlapping_ticks_never_both_run(tmp_path: Path) -> None:
     ({"exit_code": 0}, JobState.COMPLETED), ({"exit_code": 1}, JobState.FAILED),
     ({"exit_code": 75}, JobState.PREEMPTED), ({"exit_code": 75, "cancelled": True}, JobState.CANCELLED),
     ({"runner_pid": 2**22 + 7}, JobState.NODE_FAIL),  # no such process: the runner died without a word
-    ({"runner_pid": os.getpid()}, JobState.RUNNING),
+    ({"runner_pid": os.getpid()}, JobState.NODE_FAIL),  # a live process, but not the job's runner (a reused pid)
+    ({"runner_pid": "stand-in"}, JobState.RUNNING),
 ])
-def test_local_jobs(local_state: dict, state: JobState, tmp_path: Path) -> None:
+def test_local_jobs(local_state: dict, state: JobState, tmp_path: Path, runner_pid: Callable[..., int]) -> None:
+    if local_state.get("runner_pid") == "stand-in":
+        local_state = {"runner_pid": runner_pid("local-20261121T120000-abcdef")}
     if "exit_code" in local_state:
         local_state = {**local_state, "started_at": "2026-11-21T12:00:00+00:00", "ended_at": "2026-11-21T12:01:30+00:00"}
     import socket

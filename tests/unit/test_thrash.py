@@ -27,10 +27,15 @@ def cgroups(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Pat
 
 
 def test_cgroup_v1_limit_hits_are_the_largest_failcnt_of_the_process_cgroup_and_those_above(tmp_path: Path) -> None:
+    unlimited = "9223372036854771712\n"
     proc, root = cgroups(tmp_path, "5:devices:/\n4:memory:/slurm/uid_0/job_7/step_batch\n0::/\n",
-                         {"memory/memory.failcnt": "999999\n",  # the root's: no limit of this job
+                         {"memory/memory.failcnt": "999999\n", "memory/memory.limit_in_bytes": unlimited,
+                          "memory/slurm/memory.failcnt": "777777\n",  # every job's, no limit: not read
+                          "memory/slurm/memory.limit_in_bytes": unlimited,
                           "memory/slurm/uid_0/job_7/memory.failcnt": "264000\n",  # where the job's limit is
-                          "memory/slurm/uid_0/job_7/step_batch/memory.failcnt": "0\n"})
+                          "memory/slurm/uid_0/job_7/memory.limit_in_bytes": "375809638\n",
+                          "memory/slurm/uid_0/job_7/step_batch/memory.failcnt": "0\n",
+                          "memory/slurm/uid_0/job_7/step_batch/memory.limit_in_bytes": unlimited})
     hits = thrash.limit_hits(proc, root)
     assert hits is not None and hits() == 264000
     (root / "memory/slurm/uid_0/job_7/memory.failcnt").write_text("300000\n")
@@ -38,17 +43,30 @@ def test_cgroup_v1_limit_hits_are_the_largest_failcnt_of_the_process_cgroup_and_
 
 
 def test_cgroup_v2_limit_hits_are_the_max_events(tmp_path: Path) -> None:
-    proc, root = cgroups(tmp_path, "0::/system.slice/slurmstepd.scope/job_8/step_batch/user/task_0\n",
-                         {"system.slice/slurmstepd.scope/job_8/memory.events": "low 0\nhigh 0\nmax 5123\noom 0\n"
-                                                                              "oom_kill 0\n",
-                          "system.slice/slurmstepd.scope/job_8/step_batch/user/task_0/memory.events": "max 0\n"})
+    job = "system.slice/slurmstepd.scope/job_8"
+    proc, root = cgroups(tmp_path, f"0::/{job}/step_batch/user/task_0\n",
+                         {f"{job}/memory.events": "low 0\nhigh 0\nmax 5123\noom 0\noom_kill 0\n",
+                          f"{job}/memory.max": "375809024\n",
+                          f"{job}/step_batch/user/task_0/memory.events": "max 0\n",
+                          f"{job}/step_batch/user/task_0/memory.max": "max\n",
+                          "system.slice/memory.events": "max 99999\n",  # a neighbour's, counted up here
+                          "system.slice/memory.max": "max\n"})
     hits = thrash.limit_hits(proc, root)
     assert hits is not None and hits() == 5123
 
 
-@pytest.mark.parametrize("membership", ["4:memory:/\n0::/\n", "0::/\n", ""])
+def test_in_a_container_the_limit_at_the_mount_root_is_watched(tmp_path: Path) -> None:
+    proc, root = cgroups(tmp_path, "0::/\n", {"memory.events": "max 42\n", "memory.max": "2147483648\n"})
+    hits = thrash.limit_hits(proc, root)
+    assert hits is not None and hits() == 42
+
+
+@pytest.mark.parametrize("membership", ["4:memory:/\n0::/\n", "0::/\n", "", "4:memory:/a/b\n0::/a/b\n"])
 def test_a_process_in_no_limited_cgroup_has_nothing_to_watch(tmp_path: Path, membership: str) -> None:
-    proc, root = cgroups(tmp_path, membership, {"memory/memory.failcnt": "12\n", "memory.events": "max 3\n"})
+    proc, root = cgroups(tmp_path, membership, {"memory/memory.failcnt": "12\n", "memory.events": "max 3\n",
+                                                "memory/a/b/memory.failcnt": "5\n", "a/b/memory.events": "max 5\n",
+                                                "memory.max": "max\n", "a/b/memory.max": "max\n",
+                                                "memory/a/b/memory.limit_in_bytes": "9223372036854771712\n"})
     assert thrash.limit_hits(proc, root) is None
     assert thrash.limit_hits(tmp_path / "no such file", root) is None
 
