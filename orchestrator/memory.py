@@ -1,4 +1,4 @@
-"""The memory estimate: the job's peak RSS predicted from the pre-flight scan.
+"""The memory estimate: the job's peak RSS predicted from the pre-flight scan, in GiB (1024³ bytes).
 
 Model (inputs and outputs are kept in the registry so it can be calibrated
 against measured MaxRSS):
@@ -12,7 +12,7 @@ against measured MaxRSS):
 Calibration (``bench/data_load.py``, ``bench/job_memory.py``): loading into one
 preallocated array peaks at 1.03× the data (list + concatenate: 2.00×); trials feed
 ``fit`` batches from the memory-mapped cache, so no trial holds a second copy; a
-whole job with 82 MB of data peaked at 0.74 GB, i.e. ~0.65 GB is Python + TensorFlow
+whole job with 82 MB of data peaked at 0.74 GiB, i.e. ~0.65 GiB is Python + TensorFlow
 on CPU with a small CNN. FRAMEWORK_OVERHEAD_GB keeps room above that for wider models.
 """
 
@@ -30,7 +30,7 @@ FRAMEWORK_OVERHEAD_GB = 1.0
 HEADROOM = 1.2
 MIN_REQUEST_GB = 2
 FLOAT32 = 4
-GB = 1e9
+GIB = 1024**3  # SLURM's G, and the unit of MaxRSS as orch reads it (status, recovery, calibration)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def estimate(config: Config, report: ScanReport) -> MemoryEstimate:
         share = min(p, 1 - p) if config.dataset.balance_method == "undersample" else max(p, 1 - p)
         train = loaded * config.dataset.train_fraction
         balanced = int(round(loaded - train + 2 * share * train))
-    data_gb = max(loaded, balanced) * per_sample / GB
+    data_gb = max(loaded, balanced) * per_sample / GIB
     peak = data_gb * PIPELINE_COPIES + FRAMEWORK_OVERHEAD_GB
     request = max(MIN_REQUEST_GB, math.ceil(peak * HEADROOM))
     return MemoryEstimate(report.samples, loaded, balanced, per_sample, round(data_gb, 4), PIPELINE_COPIES,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from orchestrator.config import load_config
-from orchestrator.memory import FRAMEWORK_OVERHEAD_GB, HEADROOM, PIPELINE_COPIES, estimate
+from orchestrator.memory import FRAMEWORK_OVERHEAD_GB, GIB, HEADROOM, PIPELINE_COPIES, estimate
 from orchestrator.npz import read_array
 from orchestrator.scan import scan
 from tests.conftest import v4_config
@@ -24,7 +24,7 @@ def test_estimate_counts_samples_balance_and_max_samples(write_config: Callable[
     per_sample = (128 * 16 + 13 + 1) * 4
     assert plain.samples_found == plain.samples_loaded == plain.samples_after_balance == total
     assert plain.bytes_per_sample == per_sample
-    assert math.isclose(plain.peak_gb, total * per_sample / 1e9 * PIPELINE_COPIES + FRAMEWORK_OVERHEAD_GB,
+    assert math.isclose(plain.peak_gb, total * per_sample / GIB * PIPELINE_COPIES + FRAMEWORK_OVERHEAD_GB,
                         rel_tol=1e-3)
     assert plain.request_gb == max(2, math.ceil(plain.peak_gb * HEADROOM))
 
