@@ -97,6 +97,22 @@ class SearchSpace:
         """Values of the builder keys not searched (``batch_size`` is left to the caller)."""
         return {k: s.default for k, s in KEYS.items() if k not in self.names and s.default is not None}
 
+    def values(self, name: str) -> tuple[Any, ...]:
+        """The values a key takes: a choice's, a quniform's steps from the lowest to the highest it
+        reaches (integral keys rounded as ``point()`` rounds them), the two ends of a continuous range,
+        or, not searched, its fixed default alone (None for ``batch_size``: ``model_parameters``')."""
+        for p in self.params:
+            if p.name == name:
+                if p.form == "choice":
+                    return p.args
+                if p.form == "quniform":
+                    lo, hi = p.quantized_bounds()
+                    ends = tuple(lo + i * p.args[2] for i in range(round((hi - lo) / p.args[2]) + 1))
+                else:
+                    ends = p.args
+                return tuple(int(round(v)) for v in ends) if KEYS[name].kind is int else ends
+        return (KEYS[name].default,)
+
     def describe(self) -> list[str]:
         """How every builder key will be set: searched forms first, then fixed defaults."""
         lines = [p.describe() for p in self.params]

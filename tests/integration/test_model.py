@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
 import pytest
 
 from jobs.model import build_model
+from orchestrator.memory import Network
 from orchestrator.space import KEYS
 
 BASE = {"n_conv_layers": 2, "n_filters": 16, "kernel_size": 3, "pooling": "max", "n_dense_layers": 1,
@@ -62,3 +64,15 @@ def test_learning_rate_decays_by_decay_rate_per_epoch() -> None:
 def test_binary_head() -> None:
     model = build()
     assert model.get_layer("output").units == 1 and model.loss == "binary_crossentropy"
+
+
+@pytest.mark.parametrize("n_conv_layers, n_filters, kernel_size, n_dense_layers", [(2, 16, 3, 1), (6, 8, 5, 0)])
+def test_the_memory_model_counts_the_built_network(n_conv_layers: int, n_filters: int, kernel_size: int,
+                                                   n_dense_layers: int) -> None:
+    model = build(n_conv_layers=n_conv_layers, n_filters=n_filters, kernel_size=kernel_size,
+                  n_dense_layers=n_dense_layers, dropout_rate=0.2)
+    kept = [layer for layer in model.layers if not isinstance(layer, (keras.layers.InputLayer, keras.layers.Flatten,
+                                                                        keras.layers.Dropout))]
+    activations = sum(math.prod(layer.output.shape[1:]) for layer in kept)
+    network = Network(n_conv_layers, n_filters, kernel_size, n_dense_layers, BASE["n_dense_units"], 64)
+    assert network.counts((128, 16, 1)) == (model.count_params(), activations)

@@ -54,6 +54,15 @@ def test_unsearched_keys_get_their_documented_defaults() -> None:
     assert set(fixed) | {"n_filters", "batch_size"} == set(KEYS)
 
 
+def test_the_values_a_key_takes() -> None:
+    space = parse_space({"n_filters": {"quniform": [8, 70, 16]}, "n_conv_layers": [4, 2, 3],
+                         "dropout_rate": {"uniform": [0.1, 0.4]}}, "cfg.json")
+    assert space.values("n_filters") == (16, 32, 48, 64)  # the steps quniform reaches, as ints
+    assert space.values("n_conv_layers") == (4, 2, 3)
+    assert space.values("dropout_rate") == (0.1, 0.4)  # a continuous range: its ends
+    assert space.values("kernel_size") == (3,) and space.values("batch_size") == (None,)  # not searched
+
+
 @pytest.mark.parametrize("options, message", [
     ({"pooling": {"uniform": [0, 1]}}, "only a choice of them can be searched"),
     ({"decay_rate": [0.9, 1.5]}, "outside the domain of decay_rate"),

@@ -83,8 +83,8 @@ def test_dry_run_writes_nothing_and_prints_the_plan(config_path: Path, workdir: 
                                                     orch: Callable[..., tuple[int, str, str]]) -> None:
     code, out, _ = orch("submit", "--dry-run", "--local", str(config_path))
     assert code == 0
-    assert "estimated peak" in out and "→ requesting 2 GB" in out
-    assert "#SBATCH --mem=2G" in out
+    assert "estimated peak" in out and "→ requesting 4 GB" in out  # v4: its largest network, 1.9 GB
+    assert "#SBATCH --mem=4G" in out
     assert not (workdir / "registry").exists()
 
 

@@ -12,7 +12,7 @@ from typing import Callable
 import pytest
 
 from orchestrator.cron import install, line
-from orchestrator.memory import MemoryEstimate, calibrate
+from orchestrator.memory import MemoryEstimate, Network, calibrate
 from orchestrator.recovery import Policy, decide
 from orchestrator.files import write_json_atomic
 from orchestrator.registry import create_entry, JobPaths
@@ -124,7 +124,8 @@ def test_local_jobs(local_state: dict, state: JobState, tmp_path: Path, runner_p
 
 
 def test_calibration_scales_by_the_worst_recent_ratio() -> None:
-    base = MemoryEstimate(1000, 1000, 1000, 8000, 10.0, 1.05, 1.0, 11.5, 1.2, 14)
+    base = MemoryEstimate(1000, 1000, 1000, 850, 8000, 10.0, 1.05, 10.5, Network(2, 32, 3, 1, 64, 128), 0, 0, 0.62,
+                          0.0, 0.0, 7.5, 0.11, 11.5, 1.2, 14)
     calibrated = calibrate(base, [("3", 9.2, 11.5), ("2", 6.9, 11.5), ("1", 1.0, None)])
     assert calibrated.calibration_factor == pytest.approx(0.8)
     assert calibrated.peak_gb == pytest.approx(9.2) and calibrated.request_gb == 12
