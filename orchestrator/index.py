@@ -194,6 +194,7 @@ def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] |
         "attempt": submission.get("attempt", 1), "parent_job_id": submission.get("parent_job_id"),
         "children": kids, "mem_gb": submission.get("request", {}).get("mem_gb"),
         "estimated_peak_gb": submission.get("estimate", {}).get("peak_gb"),
+        "estimate_model": submission.get("estimate", {}).get("model"),  # which memory model predicted it
         "state": shown.state if shown else UNSYNCED, "reason": shown.reason if shown else "",
         "max_rss_bytes": scheduler.get("max_rss_bytes"), "measured_peak_gb": measured_peak_gb(paths, scheduler),
         "settled": settled, "settled_at": (scheduler.get("recovery") or {}).get("decided_at"),

@@ -120,6 +120,9 @@ def largest_network(config: Config) -> Network:
     return max(networks, key=lambda network: sum(network_terms(network, config.model.input_shape)))
 
 
+MODEL = "network"  # this model's name; estimates without one came from the constant-overhead model before it
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
     samples_found: int
@@ -143,6 +146,7 @@ class MemoryEstimate:
     request_gb: int
     calibration_factor: float | None = None  # measured / predicted peak of earlier jobs of this config
     calibrated_from: tuple[str, ...] = ()
+    model: str = MODEL  # which model predicted it: only jobs predicted by this one calibrate it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,7 +25,7 @@ from orchestrator import __version__, attempts, local, slurm
 from orchestrator.config import Config, config_hash, load_config, repository_root, require_proposer
 from orchestrator.errors import InputError, OrchError
 from orchestrator import index
-from orchestrator.memory import MemoryEstimate, calibrate, estimate
+from orchestrator.memory import MODEL, MemoryEstimate, calibrate, estimate
 from orchestrator.records import read_optional_record
 from orchestrator.registry import create_entry, JobPaths, new_local_job_id
 from orchestrator.sbatch import Request, build_request, render
@@ -78,9 +78,11 @@ def plan(config_path: str | Path, root: Path, mem_gb: float | None = None, worke
 
 def measured_history(root: Path, name: str) -> list[tuple[str, float, float]]:
     """(job ID, measured peak GB, predicted peak GB) of the completed jobs of config ``name``, newest
-    first, from the index ``orch sync`` keeps."""
+    first, from the index ``orch sync`` keeps; only those predicted by today's memory model (an older
+    model's ratio says nothing about this one's)."""
     rows = [r for r in index.load(root).values()
-            if r.get("name") == name and r.get("state") == "COMPLETED" and r.get("measured_peak_gb")]
+            if r.get("name") == name and r.get("state") == "COMPLETED" and r.get("measured_peak_gb")
+            and r.get("estimate_model") == MODEL]
     rows.sort(key=lambda r: r["submitted_at"], reverse=True)
     return [(r["job_id"], r["measured_peak_gb"], r["estimated_peak_gb"]) for r in rows]
 

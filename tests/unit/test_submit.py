@@ -234,3 +234,17 @@ def test_resubmit_mem_is_held_to_the_site_limit_and_a_job_is_continued_once(
     assert orch("resubmit", "800", "--mem", "12G")[0] == 0
     code, _, err = orch("resubmit", "800")
     assert code == 2 and "job 800: is already continued by 801; a new attempt continues the newest" in err
+
+
+def test_only_jobs_predicted_by_todays_memory_model_calibrate_it(tmp_path: Path) -> None:
+    from orchestrator import index
+    from orchestrator.memory import MODEL
+    from orchestrator.submit import measured_history
+
+    def row(job_id: str, model: str | None, state: str = "COMPLETED") -> dict[str, object]:
+        return {"job_id": job_id, "name": "prod", "state": state, "measured_peak_gb": 1.3,
+                "estimated_peak_gb": 1.9, "estimate_model": model, "submitted_at": f"2026-12-0{job_id}T00:00:00+00:00"}
+
+    index.save(tmp_path, {"1": row("1", None), "2": row("2", MODEL), "3": row("3", MODEL, "FAILED"),
+                          "4": row("4", MODEL)}, "2026-12-02T00:00:00+00:00")
+    assert measured_history(tmp_path, "prod") == [("4", 1.3, 1.9), ("2", 1.3, 1.9)]  # the old model's 1 is not
