@@ -33,6 +33,9 @@ T0 = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
     (JobState.OUT_OF_MEMORY, 1, None, True, 12.0, "retrying with 12 GB"),
     (JobState.OUT_OF_MEMORY, 3, 7.9, False, None, "all 3 attempts are used"),
     (JobState.TIMEOUT, 1, 2.0, True, 8.0, "TIMEOUT: resuming"),
+    (JobState.TIMEOUT, 1, 7.7, True, 12.0,  # crawled at its limit: more memory, not the same
+     "TIMEOUT at its memory limit (MaxRSS 7.70 of 8 GB): retrying with 12 GB"),
+    (JobState.TIMEOUT, 1, 7.5, True, 8.0, "TIMEOUT: resuming"),  # under 95 % of it
     (JobState.PREEMPTED, 2, None, True, 8.0, "PREEMPTED: resuming"),
     (JobState.NODE_FAIL, 1, None, True, 8.0, "NODE_FAIL: resuming"),
     (JobState.FAILED, 1, None, False, None, "a program error is not retried"),
