@@ -25,7 +25,7 @@ from orchestrator.index import read_submission, total_trials
 from orchestrator.records import read_optional_record
 from orchestrator.registry import JobPaths
 from orchestrator.scheduler_state import own_records, shown_state
-from orchestrator.state import TERMINAL
+from orchestrator.state import TERMINAL_NAMES
 from orchestrator.status import duration
 
 LOCAL_POLL_S = 1.0  # a local job's records are on this machine: cheap to read often
@@ -37,12 +37,16 @@ class Followed:
     """One search as followed: what was shown of it so far."""
 
     paths: JobPaths
-    label: str
+    submission: dict[str, Any]
     total: int
     started: float = field(default_factory=time.monotonic)
     seen: set[int] = field(default_factory=set)
     ended: str | None = None  # its state, once it ended
     bar: Any = None  # its tqdm bar, on a terminal
+
+    @property
+    def label(self) -> str:
+        return (self.submission.get("config") or {}).get("label") or "?"
 
     def records(self) -> list[dict[str, Any]]:
         return attempts.search_records(self.paths, attempts.SUMMARY_CHARS)
@@ -83,13 +87,12 @@ def follow(root: Path, job_ids: list[str], poll_s: float, runner: subprocess.Pop
 
 
 def _followed(paths: JobPaths) -> Followed:
-    submission = read_submission(paths) or {}
-    return Followed(paths, (submission.get("config") or {}).get("label") or "?", total_trials(paths) or 0)
+    return Followed(paths, read_submission(paths) or {}, total_trials(paths) or 0)
 
 
 def _poll(s: Followed, out: TextIO) -> None:
     """Show the trials that ended since the last poll; note the search's end."""
-    ended = end_state(s.paths)  # before the records: a search seen ended has all its records written
+    ended = end_state(s.paths, s.submission)  # before the records: a search seen ended has all its records written
     records = s.records()
     best = attempts.best_record(records)
     for record in sorted((r for r in records if r["trial"] not in s.seen), key=lambda r: r["trial"]):
@@ -97,8 +100,7 @@ def _poll(s: Followed, out: TextIO) -> None:
         if s.bar is not None:
             s.bar.update(1)
             if best:
-                s.bar.set_postfix_str(f"best {best['objective_name']} {best['objective']:.4f} "
-                                      f"(trial {best['trial'] + 1})")
+                s.bar.set_postfix_str(best_text(best))
         else:
             print(trial_line(record, best, len(s.seen), s.total, time.monotonic() - s.started), file=out, flush=True)
     s.ended = ended
@@ -114,20 +116,24 @@ def trial_line(record: dict[str, Any], best: dict[str, Any] | None, done: int, t
         what = f"failed: {record.get('reason')}"
     line = f"trial {record['trial'] + 1} ({done}/{total}) {what} in {duration(record['duration_s'])}"
     if best:
-        line += f" · best {best['objective_name']} {best['objective']:.4f} (trial {best['trial'] + 1})"
+        line += f" · {best_text(best)}"
     line += f" · elapsed {duration(elapsed_s)}"
     if 0 < done < total:
         line += f" · about {duration(elapsed_s / done * (total - done))} left"
     return line
 
 
-def end_state(paths: JobPaths) -> str | None:
+def best_text(best: dict[str, Any]) -> str:
+    """The best trial so far, in a few words."""
+    return f"best {best['objective_name']} {best['objective']:.4f} (trial {best['trial'] + 1})"
+
+
+def end_state(paths: JobPaths, submission: dict[str, Any]) -> str | None:
     """The state of a search that ended (None while it runs): a local job's from its runner's record; a
     SLURM job's, once it left the queue, from its own records (ENDED when they say nothing)."""
-    submission = read_submission(paths) or {}
     if submission.get("scheduler") == "local":
         state = shown_state(paths, submission, read_optional_record(paths.scheduler)).state
-        return state if state in {s.value for s in TERMINAL} else None
+        return state if state in TERMINAL_NAMES else None
     if slurm.run_squeue_states(paths.job_id):
         return None
     if submission.get("worker_ids"):

@@ -14,7 +14,7 @@ from orchestrator import attempts, slurm
 from orchestrator.local import is_runner
 from orchestrator.records import read_json, read_optional_record
 from orchestrator.registry import JobPaths
-from orchestrator.state import EXIT_INTERRUPTED, TERMINAL, UNSYNCED, JobState, from_slurm
+from orchestrator.state import EXIT_INTERRUPTED, TERMINAL_NAMES, UNSYNCED, JobState, from_slurm
 
 
 @dataclass
@@ -132,12 +132,10 @@ def with_own_end(paths: JobPaths, observation: Observation) -> Observation:
     """A job that ended its attempt itself as out of memory (a trial thrashed against the limit, and
     the kernel never killed it) is OUT_OF_MEMORY, whatever its exit code made the scheduler say, so
     that recovery raises its memory; other observations stand."""
-    if observation.state is not JobState.FAILED:
+    own = own_records(paths) if observation.state is JobState.FAILED else None
+    if own is None or own.state is not JobState.OUT_OF_MEMORY:
         return observation
-    run = read_optional_record(paths.run) or {}
-    if run.get("status") != "out_of_memory":
-        return observation
-    return replace(observation, state=JobState.OUT_OF_MEMORY, reason=run.get("reason", ""))
+    return replace(observation, state=own.state, reason=own.reason)
 
 
 @dataclass(frozen=True)
@@ -168,6 +166,6 @@ def shown_state(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str
         return Shown(seen.state.value, seen.reason, "the local runner")
     if scheduler:
         state = scheduler["state"]
-        own = None if state in {s.value for s in TERMINAL} else own_records(paths)
+        own = None if state in TERMINAL_NAMES else own_records(paths)
         return Shown(state, scheduler.get("reason") or "", scheduler.get("source") or "an unknown source", own)
     return Shown(UNSYNCED, "orch sync has not seen this job yet", "none", own_records(paths))

@@ -29,6 +29,7 @@ class JobState(str, Enum):
 
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.OUT_OF_MEMORY, JobState.TIMEOUT,
                       JobState.CANCELLED, JobState.PREEMPTED, JobState.NODE_FAIL})
+TERMINAL_NAMES = frozenset(s.value for s in TERMINAL)  # the same, as records spell them
 RETRYABLE = frozenset({JobState.OUT_OF_MEMORY, JobState.TIMEOUT, JobState.PREEMPTED, JobState.NODE_FAIL})
 
 _SLURM = {

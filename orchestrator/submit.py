@@ -32,7 +32,7 @@ from orchestrator.sbatch import Request, build_request, render
 from orchestrator.scan import ScanReport, scan
 from orchestrator.scheduler_state import shown_state
 from orchestrator.site import SiteProfile, load_profile
-from orchestrator.state import TERMINAL
+from orchestrator.state import TERMINAL_NAMES
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list
         raise InputError(f"job {job_id}", f"is a search of {len(submission['worker_ids'])} workers; a new attempt "
                                           f"continues one worker: orch resubmit {submission['worker_ids'][0]}")
     state = shown_state(parent, submission, read_optional_record(parent.scheduler)).state
-    if state not in {s.value for s in TERMINAL}:
+    if state not in TERMINAL_NAMES:
         raise InputError(f"job {job_id}", f"is {state} in the registry; a new attempt needs it ended: "
                                           f"orch cancel {job_id}, then orch sync")
     attempts.reserve_next(parent, {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(),
