@@ -16,10 +16,10 @@ import numpy as np
 
 from jobs.coordination import Coordinator, Snapshot
 from jobs.search import run_search
-from orchestrator.config import Config, load_config
-from orchestrator.records import read_json_lines
-from orchestrator.registry import create_entry, JobPaths
-from orchestrator.space import SearchParam, SearchSpace
+from orchestrator.core.config import Config, load_config
+from orchestrator.core.records import read_json_lines
+from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.space import SearchParam, SearchSpace
 
 REPO = Path(__file__).resolve().parent.parent
 

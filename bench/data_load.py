@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from orchestrator.synthetic import generate
+from orchestrator.launch.synthetic import generate
 
 CHILD = r"""
 import json, sys, time, glob
@@ -30,7 +30,7 @@ def status(key):
 
 method, root, config = sys.argv[1:]
 files = sorted(glob.glob(root + "/*/*_planeX.npz"))
-from orchestrator.config import load_config
+from orchestrator.core.config import load_config
 from jobs import data
 cfg = load_config(config)
 before = status("VmRSS:")

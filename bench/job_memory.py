@@ -1,9 +1,9 @@
 """Whole jobs of every shipped config: the submit-time memory estimate against the measured peak.
 
 For each config (``json/mt_identifier/*.json``, ``json/demo/demo.json``) its space's smallest network
-(the lowest value of every size key) and its largest (``orchestrator.memory.largest_network``) are each run
+(the lowest value of every size key) and its largest (``orchestrator.launch.memory.largest_network``) are each run
 as one job through the local executor (1 trial, 1 epoch, that network as the space's only point) on
-synthetic data of the config's input shape (``orchestrator.synthetic``; the production configs read
+synthetic data of the config's input shape (``orchestrator.launch.synthetic``; the production configs read
 it through ``ORCH_DATA_ROOT``), at two data sizes. The smallest network runs on large data, which is
 where the data term shows; the largest on small data, so that its epoch fits this bench on 2 cores
 (its memory is the network's, not the data's). Two measured peaks, in GiB as the estimate: of the
@@ -29,12 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import load_config
-from orchestrator.memory import GIB, SIZE_KEYS, largest_network
-from orchestrator.records import read_json
-from orchestrator.registry import JobPaths
-from orchestrator.submit import plan, submit
-from orchestrator.synthetic import generate
+from orchestrator.core.config import load_config
+from orchestrator.launch.memory import GIB, SIZE_KEYS, largest_network
+from orchestrator.core.records import read_json
+from orchestrator.core.registry import JobPaths
+from orchestrator.launch.submit import plan, submit
+from orchestrator.launch.synthetic import generate
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = (*sorted((REPO / "json" / "mt_identifier").glob("*.json")), REPO / "json" / "demo" / "demo.json")

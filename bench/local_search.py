@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.registry import JobPaths
-from orchestrator.submit import plan, submit
+from orchestrator.core.registry import JobPaths
+from orchestrator.launch.submit import plan, submit
 
 DEMO = Path(__file__).resolve().parent.parent / "json" / "demo" / "demo.json"
 

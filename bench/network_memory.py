@@ -8,7 +8,7 @@ peak_rss_mb). The fit is least squares of
 
     trial peak − mapped data = base + param_copies × parameter bytes + activation_copies × batch × activation bytes
 
-with the counts of ``orchestrator.memory.Network.counts`` (float32). The old estimate
+with the counts of ``orchestrator.launch.memory.Network.counts`` (float32). The old estimate
 (data × 1.05 + 1.0, in GB of 10⁹ bytes, as it was printed and requested in SLURM's G)
 is printed beside it.
 
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.memory import FLOAT32, GIB, Network
-from orchestrator.records import read_json, read_json_lines
-from orchestrator.registry import JobPaths
-from orchestrator.submit import plan, submit
-from orchestrator.synthetic import generate
+from orchestrator.launch.memory import FLOAT32, GIB, Network
+from orchestrator.core.records import read_json, read_json_lines
+from orchestrator.core.registry import JobPaths
+from orchestrator.launch.submit import plan, submit
+from orchestrator.launch.synthetic import generate
 
 SHAPE = (128, 16, 1)
 NETWORKS = (  # conv layers, filters, kernel, dense layers, units, batch

@@ -18,10 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.local_search import demo_config, run_local  # noqa: E402
-from orchestrator.attempts import members, search_records  # noqa: E402
-from orchestrator.records import read_json
-from orchestrator.registry import read_json_lines  # noqa: E402
-from orchestrator.synthetic import generate  # noqa: E402
+from orchestrator.core.attempts import members, search_records  # noqa: E402
+from orchestrator.core.records import read_json
+from orchestrator.core.registry import read_json_lines  # noqa: E402
+from orchestrator.launch.synthetic import generate  # noqa: E402
 
 
 def run(tmp: Path, data: Path, trials: int, workers: int) -> tuple[float, float]:

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.local_search import demo_config, run_local  # noqa: E402
-from orchestrator.attempts import search_records, search_result  # noqa: E402
-from orchestrator.synthetic import generate  # noqa: E402
+from orchestrator.core.attempts import search_records, search_result  # noqa: E402
+from orchestrator.launch.synthetic import generate  # noqa: E402
 
 PROPOSERS = {"tpe": {"startup_trials": 5}, "optuna_tpe": {"startup_trials": 5}, "random": {}}
 

@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.local_search import demo_config, run_local  # noqa: E402
-from orchestrator.attempts import search_records, search_result  # noqa: E402
-from orchestrator.synthetic import generate  # noqa: E402
+from orchestrator.core.attempts import search_records, search_result  # noqa: E402
+from orchestrator.launch.synthetic import generate  # noqa: E402
 
 RULES = {"none": {"method": "none"},
          "median": {"method": "median", "min_epochs": 2, "warmup_trials": 2},

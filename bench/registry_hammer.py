@@ -28,12 +28,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from orchestrator import attempts, index, status
-from orchestrator.errors import OrchError
-from orchestrator.files import append_json_line, write_json_atomic
-from orchestrator.records import numbered_json_lines, read_json
-from orchestrator.registry import create_entry, JobPaths
-from orchestrator.sync import Lock
+from orchestrator.core import attempts
+from orchestrator.track import index, status
+from orchestrator.core.errors import OrchError
+from orchestrator.core.files import append_json_line, write_json_atomic
+from orchestrator.core.records import numbered_json_lines, read_json
+from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.track.sync import Lock
 
 PARENTS = [str(900 + n) for n in range(4)]  # ended jobs every writer tries to continue
 SUBMISSION = {"scheduler": "slurm", "submitted_at": "2026-12-01T00:00:00+00:00", "request": {"mem_gb": 8},

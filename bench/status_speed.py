@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator import index
-from orchestrator.files import append_json_line, write_json_atomic
-from orchestrator.registry import create_entry, JobPaths
+from orchestrator.track import index
+from orchestrator.core.files import append_json_line, write_json_atomic
+from orchestrator.core.registry import create_entry, JobPaths
 
 
 def make_registry(root: Path, jobs: int) -> list[str]:
@@ -98,8 +98,8 @@ def main_big(trials: int, log_mb: int) -> None:
         size = (Path(tmp) / "jobs" / job_id / "trials.jsonl").stat().st_size / 1e6
         print(f"one job of {trials} trials ({size:.0f} MB) and a {log_mb} MB log line written in "
               f"{time.perf_counter() - start:.0f} s")
-        whole = ("import sys; from pathlib import Path; from orchestrator import attempts; "
-                 "from orchestrator.registry import JobPaths; attempts.search_records(JobPaths(Path(sys.argv[1]), "
+        whole = ("import sys; from pathlib import Path; from orchestrator.core import attempts; "
+                 "from orchestrator.core.registry import JobPaths; attempts.search_records(JobPaths(Path(sys.argv[1]), "
                  "sys.argv[2]))")
         for what, argv in {"python -c pass (baseline)": [sys.executable, "-c", "pass"],
                            "every record parsed whole": [sys.executable, "-c", whole, tmp, job_id],

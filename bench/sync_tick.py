@@ -23,8 +23,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from orchestrator import index, overview, slurm
-from orchestrator.registry import create_entry
+from orchestrator.track import index
+from orchestrator.present import overview
+from orchestrator.scheduler import slurm
+from orchestrator.core.registry import create_entry
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ import tempfile
 import numpy as np
 
 from jobs.metrics import classification
-from orchestrator.npz import read_arrays
-from orchestrator.synthetic import generate
+from orchestrator.core.npz import read_arrays
+from orchestrator.launch.synthetic import generate
 
 POINT = {"n_conv_layers": 2, "n_filters": 32, "kernel_size": 3, "pooling": "max", "n_dense_layers": 2,
          "n_dense_units": 64, "dropout_rate": 0.2, "learning_rate": 1e-3, "decay_rate": 0.98}

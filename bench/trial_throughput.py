@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from jobs import data
-from orchestrator.config import load_config
-from orchestrator.files import write_json_atomic
-from orchestrator.registry import JobPaths
-from orchestrator.synthetic import generate
+from orchestrator.core.config import load_config
+from orchestrator.core.files import write_json_atomic
+from orchestrator.core.registry import JobPaths
+from orchestrator.launch.synthetic import generate
 
 POINT = {"n_conv_layers": 2, "n_filters": 32, "kernel_size": 3, "pooling": "max", "n_dense_layers": 2,
          "n_dense_units": 64, "dropout_rate": 0.2, "learning_rate": 1e-3, "decay_rate": 0.98, "batch_size": 128}

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.config import load_config
-from orchestrator.scan import scan
-from orchestrator.synthetic import generate
+from orchestrator.core.config import load_config
+from orchestrator.launch.scan import scan
+from orchestrator.launch.synthetic import generate
 
 REPO = Path(__file__).resolve().parent.parent
 

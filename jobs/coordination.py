@@ -1,4 +1,4 @@
-"""What one worker sees of its search and how it takes its next trial (``orchestrator.claims``).
+"""What one worker sees of its search and how it takes its next trial (``orchestrator.core.claims``).
 
 Trial ``n`` is *recorded* when a member of the search has a record for it, *running*
 while its current claim has no record, *free* while nobody claimed it. A worker takes,
@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator import attempts, claims, slurm
-from orchestrator.claims import Claim
-from orchestrator.errors import SchedulerError
-from orchestrator.records import LineTails, read_json
-from orchestrator.registry import JobPaths
+from orchestrator.core import attempts, claims
+from orchestrator.scheduler import slurm
+from orchestrator.core.claims import Claim
+from orchestrator.core.errors import SchedulerError
+from orchestrator.core.records import LineTails, read_json
+from orchestrator.core.registry import JobPaths
 
 
 @dataclass

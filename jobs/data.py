@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.config import Config
-from orchestrator.errors import InputError
-from orchestrator.npz import BadFile, check_headers, non_finite, read_arrays, read_headers
-from orchestrator.files import make_dir, write_atomic, write_json_atomic
-from orchestrator.records import read_json
-from orchestrator.scan import find_files, label_column
+from orchestrator.core.config import Config
+from orchestrator.core.errors import InputError
+from orchestrator.core.npz import BadFile, check_headers, non_finite, read_arrays, read_headers
+from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
+from orchestrator.core.records import read_json
+from orchestrator.launch.scan import find_files, label_column
 
 SPLITS = ("train", "val", "test")
 CHUNK = 4096  # samples per write when gathering a split into its .npy file

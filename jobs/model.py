@@ -1,6 +1,6 @@
 """The Keras 3 CNN built from one sampled point of the search space.
 
-Every search key has an effect (``orchestrator.space.KEYS`` says which):
+Every search key has an effect (``orchestrator.core.space.KEYS`` says which):
 ``n_conv_layers`` blocks of Conv2D(``n_filters``, ``kernel_size``, same padding, ReLU)
 each followed by 2×2 ``pooling`` — along a dimension only while it stays ≥ 1, so
 deeper networks than the input allows still build; then ``n_dense_layers`` Dense

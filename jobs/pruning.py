@@ -19,7 +19,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from orchestrator.config import Pruning
+from orchestrator.core.config import Pruning
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Order of work: record the run (``run.json``), prepare the search's data cache once
 (``data.json``), take and run trials until every trial of the search is recorded
 (``jobs.search``); then the worker that claims the final step (exactly one per search,
-``orchestrator.claims``) evaluates the best trial's saved model on the test split and
+``orchestrator.core.claims``) evaluates the best trial's saved model on the test split and
 writes the artifacts and ``result.json``.
 
 The final evaluation reuses the best trial's model (with its restored best
@@ -38,13 +38,13 @@ import numpy as np
 from jobs import data
 from jobs.coordination import Coordinator, Heartbeat, beat_interval_s
 from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run_search
-from orchestrator.attempts import best_record
-from orchestrator.config import SUBMITTED_CONFIGS, Config, config_hash, load_config, submitted_configs
-from orchestrator.errors import OrchError
-from orchestrator.files import make_dir, write_atomic, write_json_atomic
-from orchestrator.records import read_json
-from orchestrator.registry import artifacts_dir, JobPaths
-from orchestrator.state import EXIT_INTERRUPTED
+from orchestrator.core.attempts import best_record
+from orchestrator.core.config import SUBMITTED_CONFIGS, Config, config_hash, load_config, submitted_configs
+from orchestrator.core.errors import OrchError
+from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
+from orchestrator.core.records import read_json
+from orchestrator.core.registry import artifacts_dir, JobPaths
+from orchestrator.core.state import EXIT_INTERRUPTED
 
 
 

@@ -32,11 +32,11 @@ from typing import IO, Any, Callable
 from jobs import thrash
 from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken, beat_interval_s
 from jobs.suggester import Suggester, suggester_for
-from orchestrator.attempts import RESULTS, best_record
-from orchestrator.config import Config, loss_of
-from orchestrator.files import append_json_line, make_dir, write_json_atomic
-from orchestrator.records import read_json
-from orchestrator.registry import JobPaths
+from orchestrator.core.attempts import RESULTS, best_record
+from orchestrator.core.config import Config, loss_of
+from orchestrator.core.files import append_json_line, make_dir, write_json_atomic
+from orchestrator.core.records import read_json
+from orchestrator.core.registry import JobPaths
 
 
 

@@ -2,7 +2,7 @@
 
 ``model_parameters.algorithm`` picks one: hyperopt's TPE (``tpe``), Optuna's multivariate TPE
 (``optuna_tpe``) or random search (``random``). All three read the same history and give a
-point as raw values that ``orchestrator.space`` reads one way, so the records, resume and
+point as raw values that ``orchestrator.core.space`` reads one way, so the records, resume and
 parallel workers do not depend on the choice.
 
 The history is every finished trial of the search (all workers, all attempts) plus the trials
@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.attempts import RESULTS
-from orchestrator.config import Config, require_proposer
+from orchestrator.core.attempts import RESULTS
+from orchestrator.core.config import Config, require_proposer
 
 Pending = list[tuple[int, dict[str, Any]]]  # (trial number, raw values) of trials running elsewhere
 

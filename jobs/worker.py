@@ -23,12 +23,12 @@ import numpy as np
 from jobs.data import open_split
 from jobs.metrics import classification, roc_curve
 from jobs.pruning import Curve, best_so_far, decide
-from orchestrator import claims
-from orchestrator.attempts import SUMMARY_CHARS, search_of, search_records
-from orchestrator.config import MONITORS, Config, load_config, loss_of, submitted_configs
-from orchestrator.files import append_json_line, open_file, write_atomic, write_json_atomic
-from orchestrator.records import LineTails, read_json
-from orchestrator.registry import JobPaths
+from orchestrator.core import claims
+from orchestrator.core.attempts import SUMMARY_CHARS, search_of, search_records
+from orchestrator.core.config import MONITORS, Config, load_config, loss_of, submitted_configs
+from orchestrator.core.files import append_json_line, open_file, write_atomic, write_json_atomic
+from orchestrator.core.records import LineTails, read_json
+from orchestrator.core.registry import JobPaths
 
 MAX_ROC_POINTS = 1000
 PULSE_S = 5.0  # how often, at most, a training trial touches its pulse file

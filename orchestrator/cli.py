@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from orchestrator import __version__
-from orchestrator.errors import InputError, OrchError
+from orchestrator.core.errors import InputError, OrchError
 
 if TYPE_CHECKING:
-    from orchestrator.submit import Plan
+    from orchestrator.launch.submit import Plan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from orchestrator.submit import plan
+    from orchestrator.launch.submit import plan
 
     p = plan(args.config, _registry_root(args, new_ok=True))
     for line in describe_plan(p, notes=args.notes):
@@ -114,7 +114,7 @@ def _registry_root(args: argparse.Namespace, new_ok: bool = False) -> Path:
     ``--registry`` is an error instead of a new, empty registry. With ``new_ok`` (``orch submit``, and
     ``orch validate`` which previews it) the root may also be one not made yet, inside an existing
     directory: the submission makes it."""
-    from orchestrator.registry import resolve_root, user_config_path
+    from orchestrator.core.registry import resolve_root, user_config_path
 
     root = resolve_root(args.registry)
     if root.is_dir() or (new_ok and not root.exists() and root.parent.is_dir()):
@@ -129,9 +129,9 @@ def _registry_root(args: argparse.Namespace, new_ok: bool = False) -> Path:
 
 
 def describe_plan(p: Plan, notes: bool = False) -> list[str]:
-    from orchestrator.config import parent_path
-    from orchestrator.sbatch import format_time
-    from orchestrator.scan import format_table
+    from orchestrator.core.config import parent_path
+    from orchestrator.launch.sbatch import format_time
+    from orchestrator.launch.scan import format_table
 
     c = p.config
     parent = parent_path(c)
@@ -182,8 +182,8 @@ def _tasks(p: Plan) -> str:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from orchestrator import slurm
-    from orchestrator.submit import plan, submit
+    from orchestrator.scheduler import slurm
+    from orchestrator.launch.submit import plan, submit
 
     _seconds("--poll-s", args.poll_s)
     p = plan(args.config, _registry_root(args, new_ok=True))
@@ -200,7 +200,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"registry {p.root / 'jobs'}")
     if not args.wait:
         return 0
-    from orchestrator.follow import follow
+    from orchestrator.present.follow import follow
 
     return follow(p.root, job_ids, args.poll_s, runner)
 
@@ -208,8 +208,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from orchestrator import status
-    from orchestrator.registry import validate_job_id
+    from orchestrator.track import status
+    from orchestrator.core.registry import validate_job_id
 
     root = _registry_root(args)
     config = _filled("--config", args.config, "a config name or name_vN")
@@ -250,7 +250,7 @@ def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from orchestrator.sync import sync
+    from orchestrator.track.sync import sync
 
     report = sync(_registry_root(args), _seconds("--budget-s", args.budget_s))
     if args.json:
@@ -272,14 +272,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from orchestrator.cancel import cancel
+    from orchestrator.track.cancel import cancel
 
     print(cancel(_registry_root(args), args.job_id))
     return 0
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
-    from orchestrator.submit import resubmit
+    from orchestrator.launch.submit import resubmit
 
     root = _registry_root(args)
     job_ids, _ = resubmit(root, args.job_id, None if args.mem is None else parse_mem(args.mem))
@@ -306,7 +306,7 @@ def parse_mem(text: str) -> float:
 
 
 def cmd_cron(args: argparse.Namespace) -> int:
-    from orchestrator import cron
+    from orchestrator.track import cron
 
     root = _registry_root(args)
     if args.action == "print":
@@ -318,7 +318,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from orchestrator.report import write
+    from orchestrator.present.report import write
 
     html_path, md_path = write(_registry_root(args), args.job_id)
     print(html_path)
@@ -327,8 +327,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from orchestrator import compare
-    from orchestrator.files import write_text_atomic
+    from orchestrator.present import compare
+    from orchestrator.core.files import write_text_atomic
 
     if not all(target.strip() for target in args.targets):
         raise InputError("orch compare", "an empty TARGET; expected a config name, name_vN or a job ID")
@@ -341,7 +341,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_overview(args: argparse.Namespace) -> int:
-    from orchestrator.overview import overview
+    from orchestrator.present.overview import overview
 
     page, made = overview(_registry_root(args), None if args.html is None else Path(args.html))
     if made:
@@ -351,8 +351,8 @@ def cmd_overview(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from orchestrator.config import load_config
-    from orchestrator.lineage import diff_report, parent_of
+    from orchestrator.core.config import load_config
+    from orchestrator.present.lineage import diff_report, parent_of
 
     if len(args.configs) > 2:
         raise InputError("orch diff", "expected one config (diffed against its parent) or two")
@@ -364,7 +364,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from orchestrator.synthetic import generate
+    from orchestrator.launch.synthetic import generate
 
     for option, value in (("--files", args.files), ("--samples", args.samples)):
         if value < 1:

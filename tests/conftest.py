@@ -13,7 +13,7 @@ from typing import Any, Callable
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.synthetic import generate
+from orchestrator.launch.synthetic import generate
 
 REPO = Path(__file__).resolve().parent.parent
 V4 = REPO / "json" / "mt_identifier" / "production_training_prod_main_v4.json"
@@ -22,11 +22,11 @@ V4 = REPO / "json" / "mt_identifier" / "production_training_prod_main_v4.json"
 @pytest.fixture
 def runner_pid() -> Iterator[Callable[..., int]]:
     """Start a stand-in local runner of some jobs and return its pid: a sleeping process whose argv names
-    ``orchestrator.local`` and the jobs, as the real runner's does (``local.is_runner`` looks for them)."""
+    ``orchestrator.scheduler.local`` and the jobs, as the real runner's does (``local.is_runner`` looks for them)."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*job_ids: str) -> int:
-        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "orchestrator.local",
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "orchestrator.scheduler.local",
                                          ",".join(job_ids)]))
         return started[-1].pid
 

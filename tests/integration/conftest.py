@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from orchestrator.synthetic import generate
+from orchestrator.launch.synthetic import generate
 
 START = "scripts/local-slurm start"
 

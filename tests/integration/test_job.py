@@ -14,10 +14,10 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from orchestrator import local
-from orchestrator.records import read_json_lines
-from orchestrator.registry import JobPaths
-from orchestrator.submit import plan, submit
+from orchestrator.scheduler import local
+from orchestrator.core.records import read_json_lines
+from orchestrator.core.registry import JobPaths
+from orchestrator.launch.submit import plan, submit
 
 REPO = Path(__file__).resolve().parents[2]
 

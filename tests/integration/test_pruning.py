@@ -9,9 +9,9 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.attempts import search_records
-from orchestrator.records import read_json_lines
-from orchestrator.registry import JobPaths
+from orchestrator.core.attempts import search_records
+from orchestrator.core.records import read_json_lines
+from orchestrator.core.registry import JobPaths
 from tests.integration.test_recovery import Orch, submitted
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import pytest
 
-from orchestrator import attempts
-from orchestrator.records import read_json_lines
-from orchestrator.registry import JobPaths
+from orchestrator.core import attempts
+from orchestrator.core.records import read_json_lines
+from orchestrator.core.registry import JobPaths
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
 REPO = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ from typing import Any, Callable
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.registry import JobPaths
-from orchestrator.synthetic import generate
+from orchestrator.core.registry import JobPaths
+from orchestrator.launch.synthetic import generate
 
 pytestmark = pytest.mark.slow
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
@@ -73,7 +73,7 @@ def test_report_content_equals_the_registry(lineage: tuple[Path, list[str]], cap
 def test_report_renders_in_headless_chromium(lineage: tuple[Path, list[str]], browser: Callable[[], Any]) -> None:
     driver = browser()
     root, (_, job) = lineage
-    from orchestrator.report import write
+    from orchestrator.present.report import write
 
     html_path, _ = write(root, job)
     driver.get(html_path.as_uri())

@@ -12,10 +12,10 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from orchestrator.config import PLANES
-from orchestrator.records import read_json_lines
-from orchestrator.registry import JobPaths
-from orchestrator.slurm import SacctRow, run_sacct
+from orchestrator.core.config import PLANES
+from orchestrator.core.records import read_json_lines
+from orchestrator.core.registry import JobPaths
+from orchestrator.scheduler.slurm import SacctRow, run_sacct
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
 TERMINAL = {"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED", "NODE_FAIL", "PREEMPTED"}

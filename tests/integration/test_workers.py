@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import pytest
 
-from orchestrator import claims
-from orchestrator.attempts import members, search_records
-from orchestrator.records import read_json_lines
-from orchestrator.registry import JobPaths
-from orchestrator.submit import plan, submit
+from orchestrator.core import claims
+from orchestrator.core.attempts import members, search_records
+from orchestrator.core.records import read_json_lines
+from orchestrator.core.registry import JobPaths
+from orchestrator.launch.submit import plan, submit
 from tests.integration.test_recovery import Orch, submitted, sync_until
 
 pytestmark = pytest.mark.slow

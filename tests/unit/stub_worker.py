@@ -15,8 +15,8 @@ from typing import Any
 
 from jobs.coordination import Coordinator
 from jobs.search import run_search
-from orchestrator.config import load_config
-from orchestrator.registry import JobPaths
+from orchestrator.core.config import load_config
+from orchestrator.core.registry import JobPaths
 
 
 class StubRunner:

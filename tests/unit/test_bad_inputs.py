@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from orchestrator.synthetic import generate
+from orchestrator.launch.synthetic import generate
 from tests.conftest import v4_config
 from tests.unit.test_non_finite import poison
 
@@ -212,7 +212,7 @@ def test_duplicate_key_is_an_error(write_config: Callable[..., Path],
 
 def test_debug_shows_the_traceback(write_config: Callable[..., Path], workdir: Path) -> None:
     from orchestrator.cli import main
-    from orchestrator.errors import InputError
+    from orchestrator.core.errors import InputError
 
     path = write_config(text="{")
     with pytest.raises(InputError):

@@ -19,12 +19,12 @@ import pytest
 
 from jobs.coordination import Coordinator, Heartbeat, holder_gone
 from jobs.search import run_search
-from orchestrator import claims
-from orchestrator.attempts import mark_child, search_records
-from orchestrator.config import load_config
-from orchestrator.files import append_json_line
-from orchestrator.records import read_json_lines
-from orchestrator.registry import create_entry, JobPaths
+from orchestrator.core import claims
+from orchestrator.core.attempts import mark_child, search_records
+from orchestrator.core.config import load_config
+from orchestrator.core.files import append_json_line
+from orchestrator.core.records import read_json_lines
+from orchestrator.core.registry import create_entry, JobPaths
 from tests.conftest import REPO, v4_config
 from tests.unit.stub_worker import StubRunner
 

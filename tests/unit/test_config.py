@@ -8,8 +8,8 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.config import config_hash, load_config, parent_path, parse_time_min
-from orchestrator.errors import InputError
+from orchestrator.core.config import config_hash, load_config, parent_path, parse_time_min
+from orchestrator.core.errors import InputError
 from tests.conftest import REPO, V4, v4_config
 
 

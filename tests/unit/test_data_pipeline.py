@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from jobs import data
-from orchestrator.config import load_config
-from orchestrator.errors import InputError
+from orchestrator.core.config import load_config
+from orchestrator.core.errors import InputError
 from tests.conftest import v4_config
 
 

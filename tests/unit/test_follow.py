@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from orchestrator import follow
-from orchestrator.files import append_json_line, write_json_atomic
-from orchestrator.registry import create_entry, JobPaths
+from orchestrator.present import follow
+from orchestrator.core.files import append_json_line, write_json_atomic
+from orchestrator.core.registry import create_entry, JobPaths
 
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc).isoformat()
 JOB = "local-20261202T080000-bbbbbb"

@@ -1,7 +1,7 @@
 """Bad input on a shared registry: names and IDs matched whole, one-line errors for arguments, a registry
 that must exist, and a crontab that is never replaced by mistake.
 
-The cases run the real code: the CLI in-process, or ``orchestrator.cron`` against a stand-in ``crontab``
+The cases run the real code: the CLI in-process, or ``orchestrator.track.cron`` against a stand-in ``crontab``
 first on PATH, so that the real user's crontab is never read or written; one reads the sources for
 anchored patterns.
 """
@@ -17,12 +17,12 @@ from typing import Callable
 
 import pytest
 
-from orchestrator import cron
+from orchestrator.track import cron
 from orchestrator.cli import main, parse_mem
-from orchestrator.config import parse_time_min
-from orchestrator.errors import InputError, OrchError
-from orchestrator.registry import validate_job_id
-from orchestrator.slurm import expand_array_id
+from orchestrator.core.config import parse_time_min
+from orchestrator.core.errors import InputError, OrchError
+from orchestrator.core.registry import validate_job_id
+from orchestrator.scheduler.slurm import expand_array_id
 from tests.conftest import REPO, v4_config
 
 Orch = Callable[..., tuple[int, str, str]]
@@ -99,7 +99,7 @@ def test_an_array_range_with_a_trailing_newline_is_not_expanded() -> None:
 def anchored_patterns() -> list[str]:
     """``file:line pattern`` of every regex literal in orchestrator/ and jobs/ that ends with a ``$`` anchor."""
     found = []
-    for path in sorted([*(REPO / "orchestrator").glob("*.py"), *(REPO / "jobs").glob("*.py")]):
+    for path in sorted([*(REPO / "orchestrator").rglob("*.py"), *(REPO / "jobs").glob("*.py")]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "re" and node.args

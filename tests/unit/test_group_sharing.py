@@ -21,16 +21,17 @@ from typing import Any
 
 import pytest
 
-from orchestrator import attempts, claims, local, sweep
-from orchestrator.errors import InputError, OrchError
+from orchestrator.core import attempts, claims, sweep
+from orchestrator.scheduler import local
+from orchestrator.core.errors import InputError, OrchError
 from jobs.search import write_request
-from orchestrator.attempts import search_records
-from orchestrator.config import load_config
-from orchestrator.files import append_json_line, make_dir, write_atomic, write_json_atomic
-from orchestrator.records import read_json
-from orchestrator.registry import create_entry, JobPaths
-from orchestrator.submit import plan
-from orchestrator.sync import Lock
+from orchestrator.core.attempts import search_records
+from orchestrator.core.config import load_config
+from orchestrator.core.files import append_json_line, make_dir, write_atomic, write_json_atomic
+from orchestrator.core.records import read_json
+from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.launch.submit import plan
+from orchestrator.track.sync import Lock
 from tests.conftest import v4_config
 
 GROUP, ALICE, BOB = 4100, 4101, 4102

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import index, slurm
+from orchestrator.track import index
+from orchestrator.scheduler import slurm
 from orchestrator.cli import main
-from orchestrator.files import write_json_atomic
-from orchestrator.registry import create_entry, JobPaths
-from orchestrator.sync import Tick
+from orchestrator.core.files import write_json_atomic
+from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.track.sync import Tick
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 GIB = 1024**3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from orchestrator.lineage import diff
+from orchestrator.present.lineage import diff
 from tests.conftest import REPO
 
 FOLDER = REPO / "json" / "mt_identifier"

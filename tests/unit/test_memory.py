@@ -7,11 +7,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from orchestrator.config import load_config
-from orchestrator.memory import (ACTIVATION_COPIES, FRAMEWORK_GB, GIB, HEADROOM, JOB_GB, PARAMETER_COPIES,
+from orchestrator.core.config import load_config
+from orchestrator.launch.memory import (ACTIVATION_COPIES, FRAMEWORK_GB, GIB, HEADROOM, JOB_GB, PARAMETER_COPIES,
                                  PIPELINE_COPIES, MemoryEstimate, Network, estimate, largest_network, network_terms)
-from orchestrator.npz import read_array
-from orchestrator.scan import DataFile, DirScan, ScanReport, scan
+from orchestrator.core.npz import read_array
+from orchestrator.launch.scan import DataFile, DirScan, ScanReport, scan
 from tests.conftest import v4_config
 
 

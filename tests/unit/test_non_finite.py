@@ -1,4 +1,4 @@
-"""NaN and ±Inf pixels: the shared rule (``orchestrator.npz.non_finite``) and the pre-flight refusing them.
+"""NaN and ±Inf pixels: the shared rule (``orchestrator.core.npz.non_finite``) and the pre-flight refusing them.
 
 The job's side (samples left out, counted in ``data.json``) is in test_data_pipeline.py.
 """
@@ -12,9 +12,9 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from orchestrator.config import load_config
-from orchestrator.npz import non_finite
-from orchestrator.scan import scan
+from orchestrator.core.config import load_config
+from orchestrator.core.npz import non_finite
+from orchestrator.launch.scan import scan
 from tests.conftest import v4_config
 
 Orch = Callable[..., tuple[int, str, str]]

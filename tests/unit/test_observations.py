@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.observations import improvements, search_observations, training_observations
-from orchestrator.report import fmt
+from orchestrator.present.observations import improvements, search_observations, training_observations
+from orchestrator.present.report import fmt
 
 
 def record(trial: int, loss: float | None) -> dict:

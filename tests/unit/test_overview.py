@@ -15,11 +15,13 @@ from urllib.parse import unquote
 
 import pytest
 
-from orchestrator import index, overview, report, slurm
+from orchestrator.track import index
+from orchestrator.present import overview, report
+from orchestrator.scheduler import slurm
 from orchestrator.cli import main
-from orchestrator.files import write_text_atomic
-from orchestrator.registry import create_entry
-from orchestrator.sync import Tick
+from orchestrator.core.files import write_text_atomic
+from orchestrator.core.registry import create_entry
+from orchestrator.track.sync import Tick
 from tests.conftest import REPO
 from tests.overview_registry import GIB, HOSTILE, make_registry
 from tests.unit.test_login_side_imports import PROBE

@@ -16,11 +16,11 @@ from jobs.coordination import Coordinator
 from jobs.pruning import Curve, best_so_far, decide, rungs
 from jobs.search import run_search
 from jobs.suggester import Suggester
-from orchestrator import claims
-from orchestrator.attempts import best_record, search_records
-from orchestrator.config import Pruning, load_config
-from orchestrator.errors import InputError
-from orchestrator.registry import JobPaths
+from orchestrator.core import claims
+from orchestrator.core.attempts import best_record, search_records
+from orchestrator.core.config import Pruning, load_config
+from orchestrator.core.errors import InputError
+from orchestrator.core.registry import JobPaths
 from tests.conftest import v4_config
 
 MEDIAN = Pruning("median", min_epochs=2, warmup_trials=2, reduction_factor=3)

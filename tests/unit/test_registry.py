@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import InputError
-from orchestrator.files import append_json_line, write_json_atomic
-from orchestrator.records import read_json_lines
-from orchestrator.registry import create_entry, JobPaths, new_local_job_id, resolve_root, validate_job_id
+from orchestrator.core.errors import InputError
+from orchestrator.core.files import append_json_line, write_json_atomic
+from orchestrator.core.records import read_json_lines
+from orchestrator.core.registry import create_entry, JobPaths, new_local_job_id, resolve_root, validate_job_id
 
 
 @pytest.mark.parametrize("job_id", ["17832069", "17832069_2", new_local_job_id(), new_local_job_id() + "_1"])
@@ -82,7 +82,7 @@ def test_entries_appear_whole_and_never_overwrite(tmp_path: Path) -> None:
 
 def test_an_entry_being_assembled_is_closed_to_the_group_until_its_folders_are_made(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestrator import registry
+    from orchestrator.core import registry
 
     seen: list[int] = []
     real = registry.write_text_atomic

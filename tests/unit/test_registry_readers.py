@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import files
-from orchestrator.attempts import search_records
-from orchestrator.errors import OrchError
-from orchestrator.files import append_json_line
-from orchestrator.records import LineTails, read_json, read_json_lines, read_record
-from orchestrator.registry import create_entry, JobPaths
+from orchestrator.core import files
+from orchestrator.core.attempts import search_records
+from orchestrator.core.errors import OrchError
+from orchestrator.core.files import append_json_line
+from orchestrator.core.records import LineTails, read_json, read_json_lines, read_record
+from orchestrator.core.registry import create_entry, JobPaths
 
 
 def trial(n: int, job_id: str = "700") -> dict:
@@ -57,8 +57,8 @@ def test_a_real_file_size_limit_cuts_an_append_short(tmp_path: Path) -> None:
     child = subprocess.run([sys.executable, "-c", f"""
 import resource, signal, sys
 from pathlib import Path
-from orchestrator.errors import OrchError
-from orchestrator.files import append_json_line
+from orchestrator.core.errors import OrchError
+from orchestrator.core.files import append_json_line
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
 try:

@@ -13,10 +13,10 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.config import load_config
-from orchestrator.errors import InputError
-from orchestrator.sbatch import build_request, format_mem, format_time, render, submitted_hashes
-from orchestrator.site import load_profile
+from orchestrator.core.config import load_config
+from orchestrator.core.errors import InputError
+from orchestrator.launch.sbatch import build_request, format_mem, format_time, render, submitted_hashes
+from orchestrator.launch.site import load_profile
 from tests.conftest import REPO, v4_config
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

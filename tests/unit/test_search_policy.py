@@ -15,10 +15,10 @@ import pytest
 from jobs.coordination import Coordinator
 from jobs.search import run_search
 from jobs.suggester import suggester_for
-from orchestrator.attempts import best_record, search_records
-from orchestrator.config import load_config
-from orchestrator.files import append_json_line
-from orchestrator.registry import create_entry, JobPaths
+from orchestrator.core.attempts import best_record, search_records
+from orchestrator.core.config import load_config
+from orchestrator.core.files import append_json_line
+from orchestrator.core.registry import create_entry, JobPaths
 from tests.conftest import v4_config
 
 

@@ -13,13 +13,13 @@ from typing import Callable
 
 import pytest
 
-from orchestrator import claims
-from orchestrator.attempts import counting, mark_child
-from orchestrator.errors import OrchError
-from orchestrator.files import append_json_line, write_json_atomic
-from orchestrator.records import LineTails
-from orchestrator.registry import create_entry, JobPaths
-from orchestrator.sync import Tick
+from orchestrator.core import claims
+from orchestrator.core.attempts import counting, mark_child
+from orchestrator.core.errors import OrchError
+from orchestrator.core.files import append_json_line, write_json_atomic
+from orchestrator.core.records import LineTails
+from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.track.sync import Tick
 
 SEARCH = "local-20261201T000000-cccccc"
 
@@ -116,7 +116,7 @@ def test_sync_derives_a_search_from_its_workers_and_reopens_it_for_a_late_attemp
 
 
 def test_status_shows_the_running_trials_epoch_and_objective(tmp_path: Path, runner_pid: Callable[..., int]) -> None:
-    from orchestrator.status import format_job, job_view
+    from orchestrator.track.status import format_job, job_view
 
     root = tmp_path / "registry"
     job_id = "local-20261201T000003-eeeeee"

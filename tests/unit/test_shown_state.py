@@ -12,8 +12,8 @@ from typing import Callable
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.files import write_json_atomic
-from orchestrator.registry import create_entry, JobPaths
+from orchestrator.core.files import write_json_atomic
+from orchestrator.core.registry import create_entry, JobPaths
 
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
 LOCAL = "local-20261202T080000-aaaaaa"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.skim import skim_object
+from orchestrator.core.skim import skim_object
 
 
 def small_values(data: dict[str, Any], limit: int) -> dict[str, Any]:

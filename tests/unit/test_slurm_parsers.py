@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import SchedulerError
-from orchestrator.slurm import (build_sacct, build_sbatch, expand_array_id, parse_elapsed, parse_sacct,
+from orchestrator.core.errors import SchedulerError
+from orchestrator.scheduler.slurm import (build_sacct, build_sbatch, expand_array_id, parse_elapsed, parse_sacct,
                                 parse_sbatch, parse_scontrol_show, parse_size, parse_squeue)
-from orchestrator.state import JobState, from_slurm
+from orchestrator.core.state import JobState, from_slurm
 
 CAPTURED = Path(__file__).resolve().parent / "captured"
 

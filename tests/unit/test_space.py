@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.errors import InputError
-from orchestrator.space import KEYS, parse_space
+from orchestrator.core.errors import InputError
+from orchestrator.core.space import KEYS, parse_space
 
 
 def test_legacy_lists_keep_the_users_meaning() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import status
+from orchestrator.track import status
 
 
 def test_the_log_tail_is_its_last_lines(tmp_path: Path) -> None:

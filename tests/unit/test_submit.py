@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.registry import JobPaths
+from orchestrator.core.registry import JobPaths
 from tests.conftest import v4_config
 
 
@@ -91,7 +91,7 @@ def test_dry_run_writes_nothing_and_prints_the_plan(config_path: Path, workdir: 
 def test_array_submission_records_one_entry_per_plane(
         write_config: Callable[..., Path], workdir: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch,
         orch: Callable[..., tuple[int, str, str]]) -> None:
-    from orchestrator.synthetic import generate
+    from orchestrator.launch.synthetic import generate
 
     generate(workdir / "uvx", files_per_production=2, samples_per_file=40, seed=3)
     cfg = v4_config()
@@ -112,7 +112,7 @@ def test_array_submission_records_one_entry_per_plane(
 
 def two_plane_config(workdir: Path, workers: int) -> dict:
     """v4 over planes U and X of fresh synthetic data, with ``workers`` workers."""
-    from orchestrator.synthetic import generate
+    from orchestrator.launch.synthetic import generate
 
     generate(workdir / "ux", files_per_production=2, samples_per_file=40, planes=("U", "X"), seed=3)
     cfg = v4_config()
@@ -237,9 +237,9 @@ def test_resubmit_mem_is_held_to_the_site_limit_and_a_job_is_continued_once(
 
 
 def test_only_jobs_predicted_by_todays_memory_model_calibrate_it(tmp_path: Path) -> None:
-    from orchestrator import index
-    from orchestrator.memory import MODEL
-    from orchestrator.submit import measured_history
+    from orchestrator.track import index
+    from orchestrator.launch.memory import MODEL
+    from orchestrator.launch.submit import measured_history
 
     def row(job_id: str, model: str | None, state: str = "COMPLETED") -> dict[str, object]:
         return {"job_id": job_id, "name": "prod", "state": state, "measured_peak_gb": 1.3,

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import index, slurm
-from orchestrator.files import temp_path, write_json_atomic
-from orchestrator.registry import create_entry, JobPaths
-from orchestrator.sync import Tick
+from orchestrator.track import index
+from orchestrator.scheduler import slurm
+from orchestrator.core.files import temp_path, write_json_atomic
+from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.track.sync import Tick
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 OLD = time.time() - 2 * 86400

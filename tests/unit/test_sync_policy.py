@@ -11,15 +11,15 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.cron import install, line
-from orchestrator.memory import MemoryEstimate, Network, calibrate
-from orchestrator.recovery import Policy, decide
-from orchestrator.files import write_json_atomic
-from orchestrator.registry import create_entry, JobPaths
-from orchestrator.slurm import parse_sacct
-from orchestrator.state import JobState
-from orchestrator.scheduler_state import local_observation, sacct_observations
-from orchestrator.sync import Lock, Tick, sync
+from orchestrator.track.cron import install, line
+from orchestrator.launch.memory import MemoryEstimate, Network, calibrate
+from orchestrator.track.recovery import Policy, decide
+from orchestrator.core.files import write_json_atomic
+from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.scheduler.slurm import parse_sacct
+from orchestrator.core.state import JobState
+from orchestrator.scheduler.observe import local_observation, sacct_observations
+from orchestrator.track.sync import Lock, Tick, sync
 
 CAPTURED = Path(__file__).resolve().parent / "captured"
 POLICY = Policy(max_attempts=3, memory_factor=1.5, max_mem_gb=64)
@@ -178,15 +178,15 @@ def test_cancel_signals_only_the_jobs_own_runner(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from orchestrator.cancel import cancel
-    from orchestrator.errors import InputError
+    from orchestrator.track.cancel import cancel
+    from orchestrator.core.errors import InputError
 
     job_id = "local-20261121T120000-abcdef"
     paths = create_entry(tmp_path, job_id, {"submission.json": json.dumps({"scheduler": "local"})})
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "orchestrator.local", job_id])
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "orchestrator.scheduler.local", job_id])
     try:
-        # argv of the stand-in runner carries the module name and job ID, as `python -m orchestrator.local` does
+        # argv of the stand-in runner carries the module name and job ID, as `python -m orchestrator.scheduler.local` does
         write_json_atomic(paths.local_state, {"host": socket.gethostname(), "runner_pid": bystander.pid})
         with pytest.raises(InputError, match="is not its local runner"):
             cancel(tmp_path, job_id)

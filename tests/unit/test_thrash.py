@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from jobs import thrash
-from orchestrator.files import write_json_atomic
-from orchestrator.recovery import Policy, decide
-from orchestrator.registry import create_entry, JobPaths
-from orchestrator.scheduler_state import Observation, with_own_end
-from orchestrator.state import JobState
+from orchestrator.core.files import write_json_atomic
+from orchestrator.track.recovery import Policy, decide
+from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.scheduler.observe import Observation, with_own_end
+from orchestrator.core.state import JobState
 
 
 def cgroups(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Path, Path]:

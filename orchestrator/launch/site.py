@@ -1,0 +1,88 @@
+"""Site profiles: what a cluster needs in every batch script (``slurm_templates/<site>.yaml``).
+
+A profile is trusted admin content: its ``setup`` lines are shell and go into the
+script verbatim. Config values never do (see ``orchestrator.launch.sbatch``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from orchestrator.core.config import NAME_RE, SLURM_TOKEN_RE, parse_time_min
+from orchestrator.core.errors import InputError
+from orchestrator.core.fields import Section, int_at_least, is_number, optional, string
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "slurm_templates"
+
+
+@dataclass(frozen=True)
+class SiteProfile:
+    name: str
+    path: Path
+    partition: str | None
+    account: str | None
+    qos: str | None
+    constraint: str | None
+    default_timeout_min: int
+    default_cpus_per_task: int
+    gpu_gres: str
+    max_mem_gb: float | None
+    signal_before_limit_s: int
+    python: str
+    setup: tuple[str, ...]
+    max_attempts: int
+    memory_factor: float
+
+
+def templates_dir() -> Path:
+    """Where site profiles live: ``ORCH_SITE_DIR`` or the repository's ``slurm_templates/``."""
+    return Path(os.environ.get("ORCH_SITE_DIR") or TEMPLATES_DIR)
+
+
+def load_profile(name: str) -> SiteProfile:
+    """Load and validate the site profile ``name``."""
+    if not NAME_RE.fullmatch(name):
+        raise InputError(f"site {name!r}", "not a valid site profile name")
+    path = templates_dir() / f"{name}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        known = sorted(p.stem for p in templates_dir().glob("*.yaml"))
+        raise InputError(str(path), f"no site profile {name!r}; known: {', '.join(known) or 'none'}") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(str(path), f"cannot read site profile: {exc}") from None
+    sec = Section(data, "", str(path))
+    token = optional(lambda v: isinstance(v, str) and SLURM_TOKEN_RE.fullmatch(v) is not None)
+    words = "a SLURM name or null"
+    python = sec.take("python", optional(lambda v: string(v) and os.path.isabs(v)), "an absolute path or null",
+                      None)
+    time = sec.take("default_time", lambda v: isinstance(v, str), "a SLURM time such as \"12:00:00\"", "12:00:00")
+    try:
+        timeout_min = parse_time_min(time)
+    except ValueError:
+        sec.fail(f"{time!r} is not a SLURM time", "default_time")
+    profile = SiteProfile(
+        name=name, path=path,
+        partition=sec.take("partition", token, words, None), account=sec.take("account", token, words, None),
+        qos=sec.take("qos", token, words, None), constraint=sec.take("constraint", token, words, None),
+        default_timeout_min=timeout_min,
+        default_cpus_per_task=sec.take("default_cpus_per_task", int_at_least(1), "an integer ≥ 1", 2),
+        gpu_gres=sec.take("gpu_gres", lambda v: string(v) and "{n}" in v and SLURM_TOKEN_RE.fullmatch(
+            v.replace("{n}", "1")) is not None, "a gres with {n}, e.g. \"gpu:{n}\"", "gpu:{n}"),
+        max_mem_gb=sec.take("max_mem_gb", optional(lambda v: is_number(v) and v > 0), "a number > 0 or null",
+                            None),
+        signal_before_limit_s=sec.take("signal_before_limit_s", int_at_least(0), "an integer ≥ 0", 120),
+        python=python or sys.executable,
+        setup=tuple(sec.take("setup", lambda v: isinstance(v, list) and all(isinstance(x, str) and "\n" not in x
+                                                                            for x in v),
+                             "a list of single-line shell commands", [])),
+        max_attempts=sec.take("recovery_max_attempts", int_at_least(1), "an integer ≥ 1", 3),
+        memory_factor=sec.take("recovery_memory_factor", lambda v: is_number(v) and v > 1, "a number > 1", 1.5),
+    )
+    sec.finish()
+    return profile

@@ -1,0 +1,263 @@
+"""``orch validate`` and ``orch submit``: from a config file to a recorded submission.
+
+``plan`` does everything that can fail on bad input (config, data pre-flight,
+memory estimate, site profile, script) before anything is queued or written.
+``submit`` then queues the script held, records the registry entry of every
+task, and releases the job; if recording fails the job is cancelled, so a
+failed submit leaves neither a job nor an entry.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.core import attempts
+from orchestrator.scheduler import local, slurm
+from orchestrator.core.config import Config, config_hash, load_config, repository_root, require_proposer
+from orchestrator.core.errors import InputError, OrchError
+from orchestrator.track import index
+from orchestrator.launch.memory import MODEL, MemoryEstimate, calibrate, estimate
+from orchestrator.core.records import read_optional_record
+from orchestrator.core.registry import create_entry, JobPaths, new_local_job_id
+from orchestrator.launch.sbatch import Request, build_request, render
+from orchestrator.launch.scan import ScanReport, scan
+from orchestrator.scheduler.observe import shown_state
+from orchestrator.launch.site import SiteProfile, load_profile
+from orchestrator.core.state import TERMINAL_NAMES
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a submission will do, decided and checked, nothing done yet."""
+
+    config: Config
+    reports: tuple[ScanReport, ...]  # one per plane
+    estimate: MemoryEstimate  # of the largest plane: every array task gets the same --mem
+    profile: SiteProfile
+    request: Request
+    script: str
+    root: Path
+
+    @property
+    def memory_line(self) -> str:
+        if self.config.resources.mem_gb is None:
+            return self.estimate.describe()
+        line = f"estimated peak {self.estimate.peak_gb:.1f} GB; requesting {self.request.mem_gb:g} GB (resources.mem_gb)"
+        if self.estimate.peak_gb > self.request.mem_gb:
+            line += "  WARNING: the estimate exceeds the request; expect OUT_OF_MEMORY"
+        return line
+
+
+def plan(config_path: str | Path, root: Path, mem_gb: float | None = None, workers: int | None = None,
+         submitted: list[str] | None = None) -> Plan:
+    """Validate ``config_path`` and its data, and prepare the submission to ``root``; ``mem_gb``
+    overrides the memory request (a new attempt after OUT_OF_MEMORY, ``orch resubmit --mem``),
+    ``workers`` the config's number of workers (a new attempt of one worker is one job). With
+    ``submitted`` (a new attempt: the hash its parent was submitted with), the frozen config must
+    be unchanged since."""
+    config = load_config(config_path, submitted=submitted)
+    reports = tuple(scan(config, plane) for plane in config.planes)
+    largest = calibrate(max((estimate(config, r) for r in reports), key=lambda e: e.peak_gb),
+                        measured_history(root, config.name))
+    profile = load_profile(config.resources.site)
+    if profile.python == sys.executable:  # the job runs this interpreter: its proposer's library must be here
+        require_proposer(config)
+    request = build_request(config, profile, largest.request_gb, workers, mem_gb)
+    script = render(config, request, profile, root)
+    return Plan(config, reports, largest, profile, request, script, root)
+
+
+def measured_history(root: Path, name: str) -> list[tuple[str, float, float]]:
+    """(job ID, measured peak GB, predicted peak GB) of the completed jobs of config ``name``, newest
+    first, from the index ``orch sync`` keeps; only those predicted by today's memory model (an older
+    model's ratio says nothing about this one's)."""
+    rows = [r for r in index.load(root).values()
+            if r.get("name") == name and r.get("state") == "COMPLETED" and r.get("measured_peak_gb")
+            and r.get("estimate_model") == MODEL]
+    rows.sort(key=lambda r: r["submitted_at"], reverse=True)
+    return [(r["job_id"], r["measured_peak_gb"], r["estimated_peak_gb"]) for r in rows]
+
+
+Task = tuple[int | None, str]  # (array task index or None, plane)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One scheduler submission of a plan: a job, an array over planes, or one plane's array of workers
+    (``search``: the array's ID is then the search's registry entry)."""
+
+    tasks: tuple[Task, ...]
+    search: bool
+
+
+def units(p: Plan) -> list[Unit]:
+    """The submissions a plan makes: one per plane's search when it has several workers, else one."""
+    if p.request.workers > 1:
+        return [Unit(tuple((w, plane) for w in range(p.request.workers)), True) for plane in p.config.planes]
+    if p.request.array:
+        return [Unit(tuple(enumerate(p.config.planes)), False)]
+    return [Unit(((None, p.config.planes[0]),), False)]
+
+
+def submit(p: Plan, use_local: bool, parent: JobPaths | None = None) -> tuple[list[str],
+                                                                           subprocess.Popen[bytes] | None]:
+    """Queue the plan and record it; return the registry IDs of what was made (a job per task; with
+    several workers, a search per plane) and, for the local executor, the runner process. With
+    ``parent``, the new job is an attempt continuing it, in its search."""
+    lineage = _lineage(parent)
+    made: list[tuple[Unit, str]] = []
+    created: list[str] = []
+    try:
+        for unit in units(p):
+            base = new_local_job_id() if use_local else slurm.run_sbatch_held(p.script)
+            made.append((unit, base))
+            _record(p, base, "local" if use_local else "slurm", unit, created, lineage)
+        _mark(parent, created)
+        if not use_local:
+            for _, base in made:
+                slurm.run_release(base)
+    except BaseException as exc:
+        _undo(p.root, [] if use_local else [base for _, base in made], created, exc, parent)
+        raise
+    shown: list[str] = []  # what the user is told: each search, or each job
+    groups: list[list[str]] = []  # what the local executor runs at once, in turn
+    for unit, base in made:
+        ids = _task_ids(base, unit.tasks)
+        shown += [base] if unit.search else ids
+        groups += [ids] if unit.search else [[job_id] for job_id in ids]
+    return shown, (local.launch(p.root, groups, p.script) if use_local else None)
+
+
+def _task_ids(base: str, tasks: tuple[Task, ...]) -> list[str]:
+    return [base if task is None else f"{base}_{task}" for task, _ in tasks]
+
+
+def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list[str],
+                                                                            subprocess.Popen[bytes] | None]:
+    """A new attempt continuing ``job_id`` (same frozen config, same scheduler), resuming its search.
+    The job must have ended in the registry (``orch sync`` records that) and have no attempt yet, and
+    one command at a time may make it (``attempts.reserve_next``), so two attempts never run the same
+    search at once."""
+    parent = JobPaths(root, job_id)
+    submission = index.read_submission(parent)
+    if submission is None:
+        raise InputError(f"job {job_id}", f"no registry entry at {parent.dir}")
+    if submission.get("worker_ids"):
+        raise InputError(f"job {job_id}", f"is a search of {len(submission['worker_ids'])} workers; a new attempt "
+                                          f"continues one worker: orch resubmit {submission['worker_ids'][0]}")
+    state = shown_state(parent, submission, read_optional_record(parent.scheduler)).state
+    if state not in TERMINAL_NAMES:
+        raise InputError(f"job {job_id}", f"is {state} in the registry; a new attempt needs it ended: "
+                                          f"orch cancel {job_id}, then orch sync")
+    attempts.reserve_next(parent, {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(),
+                                   "reserved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    try:
+        p = plan(parent.config, root, mem_gb, workers=1, submitted=attempts.submitted_config(submission))
+        return submit(p, use_local=submission["scheduler"] == "local", parent=parent)
+    except BaseException:
+        attempts.release_next(parent)
+        raise
+
+
+def _lineage(parent: JobPaths | None) -> dict[str, Any]:
+    if parent is None:
+        return {"parent_job_id": None, "attempt": 1}
+    before = index.read_submission(parent) or {}
+    lineage = {"parent_job_id": parent.job_id, "attempt": before.get("attempt", 1) + 1}
+    if before.get("search_id"):  # a worker of a search of several: the new attempt joins that search
+        lineage.update(search_id=before["search_id"], worker=before.get("worker"))
+    return lineage
+
+
+def _mark(parent: JobPaths | None, job_ids: list[str]) -> None:
+    for job_id in job_ids if parent else []:
+        attempts.mark_child(parent, job_id)
+
+
+def _record(p: Plan, base: str, scheduler: str, unit: Unit, created: list[str], lineage: dict[str, Any]) -> None:
+    """Create the registry entries of one submission (the search's first, then one per task);
+    ``created`` collects the IDs of those made."""
+    common = {**_provenance(p, scheduler), **lineage}
+    task_ids = _task_ids(base, unit.tasks)
+    if unit.search:
+        plane = unit.tasks[0][1]
+        _entry(p, base, plane, {**common, "job_id": base, "array_job_id": None, "array_task_id": None,
+                                "worker_ids": task_ids}, created)
+    for (task, plane), job_id in zip(unit.tasks, task_ids):
+        _entry(p, job_id, plane, {**common, "job_id": job_id, "array_job_id": base if task is not None else None,
+                                  "array_task_id": task, **({"search_id": base, "worker": task} if unit.search
+                                                            else {})}, created)
+
+
+def _entry(p: Plan, job_id: str, plane: str, submission: dict[str, Any], created: list[str]) -> None:
+    """One registry entry: the frozen config, the script, the submission record."""
+    frozen = p.config.frozen(plane)
+    report = p.reports[p.config.planes.index(plane)]
+    submission.update({
+        "plane": plane, "config_sha256": config_hash(frozen),
+        "estimate": estimate(p.config, report).to_dict(),  # the model's prediction for this task
+        "memory_plan": p.estimate.to_dict(),  # what --mem came from (largest task, calibrated)
+        "data": {"files": report.files, "samples": report.samples, "bad_files": report.bad_files,
+                 "positive_fraction": round(report.positive_fraction, 4)},
+    })
+    create_entry(p.root, job_id, {
+        "config.json": json.dumps(frozen, indent=2) + "\n",
+        "job.sbatch": p.script,
+        "submission.json": json.dumps(submission, indent=2, sort_keys=True) + "\n",
+    })
+    created.append(job_id)
+
+
+def _provenance(p: Plan, scheduler: str) -> dict[str, Any]:
+    c = p.config
+    return {
+        "scheduler": scheduler, "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "user": getpass.getuser(), "host": socket.gethostname(), "orch_version": __version__,
+        "config": {"name": c.name, "version": c.version, "label": c.label, "path": str(c.path),
+                   "parent": c.frozen().get("parent"), "task": c.task},
+        "git": git_state(c.path), "site_profile": p.profile.name, "request": p.request.to_dict(),
+    }
+
+
+def git_state(path: Path) -> dict[str, Any] | None:
+    """Commit of the config's repository and whether the config file differs from it, or None."""
+    root = repository_root(path)
+    if root is None:
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=False)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", str(path)],
+                               capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0:
+        return None
+    return {"commit": head.stdout.strip(), "config_modified": bool(dirty.stdout.strip())}
+
+
+def _undo(root: Path, bases: list[str], job_ids: list[str], cause: BaseException, parent: JobPaths | None) -> None:
+    """Cancel the queued jobs of a submission whose recording or release failed, and remove the
+    entries made for them."""
+    for base in bases:
+        try:
+            slurm.run_cancel(base)
+        except OrchError as exc:
+            cause.add_note(f"and cancelling job {base} failed too: {exc}; cancel it by hand")
+    for job_id in job_ids:
+        shutil.rmtree(JobPaths(root, job_id).dir, ignore_errors=True)
+    if parent is not None:
+        for job_id in job_ids:
+            (parent.children / job_id).unlink(missing_ok=True)
+

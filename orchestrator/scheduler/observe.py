@@ -1,0 +1,172 @@
+"""What each source says about a job's state now: sacct's job and step lines, squeue or scontrol,
+the local executor's record, the job's own records, and (for a search of several workers) its
+workers' states. Pure readings; ``orchestrator.track.sync`` decides what to do with them, and
+``shown_state`` is what ``orch status`` and the report show without asking the scheduler."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from orchestrator.core import attempts
+from orchestrator.scheduler import slurm
+from orchestrator.scheduler.local import is_runner
+from orchestrator.core.records import read_json, read_optional_record
+from orchestrator.core.registry import JobPaths
+from orchestrator.core.state import EXIT_INTERRUPTED, TERMINAL_NAMES, UNSYNCED, JobState, from_slurm
+
+
+@dataclass
+class Observation:
+    """What a source says about one job now."""
+
+    state: JobState
+    reason: str = ""
+    source: str = "sacct"
+    exit_code: int | None = None
+    signal: int | None = None
+    max_rss_bytes: int | None = None
+    elapsed_s: float | None = None
+    cpu_s: float | None = None
+    start: str | None = None
+    end: str | None = None
+    workers: dict[str, int] | None = None  # a search of several workers: how many run, of how many
+
+    def record(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, JobState) else v) for k, v in self.__dict__.items()}
+
+
+
+def sacct_observations(rows: list[slurm.SacctRow]) -> dict[str, Observation]:
+    """One observation per job from its job line and step lines: the failure cause and MaxRSS live on
+    steps (a memory kill under srun shows on step .0 while the allocation says FAILED)."""
+    jobs: dict[str, Observation] = {}
+    steps: dict[str, list[slurm.SacctRow]] = {}
+    for r in rows:
+        if r.step is None:
+            jobs[r.job_id] = Observation(from_slurm(r.state), r.reason if r.reason != "None" else "", "sacct",
+                                         r.exit_code, r.signal, None, r.elapsed_s, r.cpu_s,
+                                         r.start if r.start not in ("Unknown", "None") else None,
+                                         r.end if r.end not in ("Unknown", "None") else None)
+        else:
+            steps.setdefault(r.job_id, []).append(r)
+    for job_id, obs in jobs.items():
+        job_steps = steps.get(job_id, [])
+        rss = [s.max_rss_bytes for s in job_steps if s.max_rss_bytes is not None]
+        obs.max_rss_bytes = max(rss) if rss else None
+        if obs.state is JobState.FAILED and any(s.state == "OUT_OF_MEMORY" for s in job_steps):
+            oom = next(s for s in job_steps if s.state == "OUT_OF_MEMORY")
+            obs.state, obs.reason = JobState.OUT_OF_MEMORY, f"step {oom.step} ran out of memory"
+    return jobs
+
+
+def queue_observations(rows: list[slurm.QueueRow], source: str) -> dict[str, Observation]:
+    return {r.job_id: Observation(from_slurm(r.state), r.reason if r.reason != "None" else "", source,
+                                  r.exit_code, r.signal) for r in rows}
+
+
+def local_observation(paths: JobPaths) -> Observation:
+    """A local job's state from the local executor's record."""
+    if not paths.local_state.exists():
+        return Observation(JobState.PENDING, "waiting for the local runner", "local")
+    state = read_json(paths.local_state)
+    if "exit_code" in state:
+        code = state["exit_code"]
+        rss = int(state["max_rss_mb"] * 1024**2) if state.get("max_rss_mb") is not None else None
+        if state.get("cancelled"):
+            job_state = JobState.CANCELLED
+        elif code == 0:
+            job_state = JobState.COMPLETED
+        elif code == EXIT_INTERRUPTED:
+            job_state = JobState.PREEMPTED
+        else:
+            job_state = JobState.FAILED
+        started, ended = state.get("started_at"), state.get("ended_at")
+        elapsed = ((datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
+                   if started and ended else None)
+        return Observation(job_state, "" if code == 0 else f"exit code {code}", "local", code, None, rss,
+                           elapsed, None, started, ended)
+    if state.get("host") != socket.gethostname():
+        return Observation(JobState.UNKNOWN, f"running on {state.get('host')}; cannot check from here", "local")
+    if is_runner(state["runner_pid"], paths.job_id):  # whoever's it is: never a reused pid, nor a zombie
+        return Observation(JobState.RUNNING, "", "local", start=state.get("started_at"))
+    return Observation(JobState.NODE_FAIL, "the local runner died without recording an exit", "local")
+
+
+def search_observation(states: list[str | None], has_result: bool) -> Observation:
+    """A search's state from its workers' (newest attempts') states: RUNNING while any runs, PENDING
+    while any waits; once all ended, COMPLETED if the final step wrote the result, else the state of
+    the first worker that did not complete."""
+    known = [JobState(s) if s else JobState.PENDING for s in states]
+    running = sum(1 for s in known if s is JobState.RUNNING)
+    workers = {"running": running, "total": len(known)}
+    reason = f"{running} of {len(known)} workers running"
+    if running:
+        return Observation(JobState.RUNNING, reason, "workers", workers=workers)
+    if not all(s.terminal for s in known):
+        waiting = JobState.PENDING if JobState.PENDING in known else JobState.UNKNOWN
+        return Observation(waiting, reason, "workers", workers=workers)
+    if has_result:
+        return Observation(JobState.COMPLETED, "", "workers", workers=workers)
+    failed = next(s for s in known if s is not JobState.COMPLETED) if set(known) != {JobState.COMPLETED} \
+        else JobState.FAILED
+    return Observation(failed, "no worker wrote the search's result", "workers", workers=workers)
+
+
+def own_records(paths: JobPaths) -> Observation | None:
+    """What the job's own files say, when they are conclusive (completed or failed)."""
+    if not paths.run.exists():
+        return None
+    run = read_json(paths.run)
+    if run.get("status") == "completed":  # a worker of several: the result may be another worker's
+        return Observation(JobState.COMPLETED, "", "registry")
+    if run.get("status") == "failed":
+        return Observation(JobState.FAILED, run.get("reason", ""), "registry")
+    if run.get("status") == "out_of_memory":
+        return Observation(JobState.OUT_OF_MEMORY, run.get("reason", ""), "registry")
+    return None
+
+
+def with_own_end(paths: JobPaths, observation: Observation) -> Observation:
+    """A job that ended its attempt itself as out of memory (a trial thrashed against the limit, and
+    the kernel never killed it) is OUT_OF_MEMORY, whatever its exit code made the scheduler say, so
+    that recovery raises its memory; other observations stand."""
+    own = own_records(paths) if observation.state is JobState.FAILED else None
+    if own is None or own.state is not JobState.OUT_OF_MEMORY:
+        return observation
+    return replace(observation, state=own.state, reason=own.reason)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The state shown for a job, its reason and where it comes from (``source``: sacct, squeue, the
+    local runner, ...); ``own``: what the job's own records say when the scheduler's word is not in
+    yet (a SLURM job that wrote its end before ``orch sync`` saw it)."""
+
+    state: str
+    reason: str
+    source: str
+    own: Observation | None = None
+
+
+def shown_state(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] | None) -> Shown:
+    """The state of a job without asking the scheduler. A local job's is its runner's record, so its
+    end shows at once; once sync settled it, sync's record (the same, and its recovery). A SLURM job's
+    is sync's record, ``UNSYNCED`` before sync saw it."""
+    scheduler = scheduler or {}
+    if submission.get("scheduler") == "local" and "recovery" not in scheduler:
+        if submission.get("worker_ids"):
+            newest = [attempts.newest(JobPaths(paths.root, w)) for w in attempts.workers(paths)]
+            states = [shown_state(p, read_optional_record(p.submission) or {}, read_optional_record(p.scheduler)).state
+                      for p in newest]
+            seen = search_observation(states, attempts.search_result(paths) is not None)
+        else:
+            seen = with_own_end(paths, local_observation(paths))
+        return Shown(seen.state.value, seen.reason, "the local runner")
+    if scheduler:
+        state = scheduler["state"]
+        own = None if state in TERMINAL_NAMES else own_records(paths)
+        return Shown(state, scheduler.get("reason") or "", scheduler.get("source") or "an unknown source", own)
+    return Shown(UNSYNCED, "orch sync has not seen this job yet", "none", own_records(paths))

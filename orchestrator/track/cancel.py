@@ -1,0 +1,58 @@
+"""``orch cancel``: stop a job through its scheduler. ``orch sync`` then records CANCELLED, which is
+never retried. A whole array is cancelled by its base ID, a search of several workers by its ID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+from orchestrator.core import attempts
+from orchestrator.scheduler import slurm
+from orchestrator.scheduler.local import is_runner
+from orchestrator.core.errors import InputError
+from orchestrator.core.records import read_json
+from orchestrator.core.registry import JobPaths, validate_job_id
+from orchestrator.core.state import JobState
+from orchestrator.track.status import array_tasks
+
+
+def cancel(root: Path, job_id: str) -> str:
+    """Send the cancel; return what was done, in words. A search of several workers is cancelled by
+    stopping the newest attempt of every worker that has not ended."""
+    validate_job_id(job_id)
+    paths = JobPaths(root, job_id)
+    if paths.dir.exists() and attempts.is_search_entry(paths):
+        sent, refused = [], []
+        for worker in attempts.workers(paths):
+            target = attempts.newest(JobPaths(root, worker))
+            try:
+                sent.append(cancel(root, target.job_id))
+            except InputError as exc:  # ended already, or not to be signalled from here
+                refused.append(str(exc))
+        if not sent:
+            raise InputError(f"job {job_id}", "no worker of this search was cancelled: " + "; ".join(refused))
+        return "\n".join(sent + [f"not cancelled: {why}" for why in refused])
+    tasks = [job_id] if paths.dir.exists() else array_tasks(root, job_id)
+    if not tasks:
+        raise InputError(f"job {job_id}", f"not in the registry at {root}")
+    paths = JobPaths(root, tasks[0])
+    submission = read_json(paths.submission)
+    if paths.scheduler.exists() and len(tasks) == 1:
+        state = JobState(read_json(paths.scheduler)["state"])
+        if state.terminal:
+            raise InputError(f"job {job_id}", f"has already ended ({state.value})")
+    if submission["scheduler"] == "slurm":
+        slurm.run_cancel(job_id)
+        return f"cancel sent to SLURM for {job_id}; orch sync records it"
+    local = read_json(paths.local_state) if paths.local_state.exists() else None
+    if local is None or "exit_code" in local:
+        raise InputError(f"job {job_id}", "the local runner is not running it")
+    if local["host"] != socket.gethostname():
+        raise InputError(f"job {job_id}", f"runs on {local['host']}; cancel it there")
+    pid = int(local["runner_pid"])
+    if not is_runner(pid, paths.job_id):
+        raise InputError(f"job {job_id}", f"process {pid} is not its local runner (any more); nothing sent")
+    os.kill(pid, signal.SIGTERM)
+    return f"stop sent to the local runner of {job_id} (pid {local['runner_pid']}); orch sync records it"
