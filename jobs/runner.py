@@ -45,13 +45,15 @@ from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import artifacts_dir, JobPaths
 from orchestrator.core.state import EXIT_INTERRUPTED
+from orchestrator.core.units import peak_rss_mib
+from orchestrator.core.trials import OK, PRUNED
 
 
 
 def peaks() -> dict[str, float]:
     """Peak resident memory of this process and of its largest finished child (a trial), in MB."""
-    return {"self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "children_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
+    return {"self_peak_rss_mb": peak_rss_mib(resource.getrusage(resource.RUSAGE_SELF)),
+            "children_peak_rss_mb": peak_rss_mib(resource.getrusage(resource.RUSAGE_CHILDREN))}
 
 
 def log(message: str) -> None:
@@ -200,11 +202,11 @@ def end_run(paths: JobPaths, run: dict[str, Any], status: str, reason: str) -> i
 def final_result(config: Config, paths: JobPaths, plane: str, records: list[dict[str, Any]], best: dict[str, Any],
                  final: dict[str, Any], artifacts: dict[str, str], timings: dict[str, float]) -> dict[str, Any]:
     """The content of ``result.json``."""
-    ok = [r for r in records if r["status"] == "ok"]
+    ok = [r for r in records if r["status"] == OK]
     return {
         "job_id": paths.job_id, "config": config.label, "plane": plane, "completed_at": now(),
-        "objective_name": config.model.objective, "trials_total": len(records), "trials_ok": len(ok),
-        "trials_pruned": sum(1 for r in records if r["status"] == "pruned"),
+        "objective_name": config.model.objective.name, "trials_total": len(records), "trials_ok": len(ok),
+        "trials_pruned": sum(1 for r in records if r["status"] == PRUNED),
         "best_trial": best["trial"], "best_job_id": best["job_id"], "best_params": best["params"],
         "best_objective": best["objective"], "validation": best["metrics"], "test": final["test"],
         "final_model": "reused: the best trial's saved model (restored best weights), not retrained",

@@ -32,11 +32,13 @@ from typing import IO, Any, Callable
 from jobs import thrash
 from jobs.coordination import Coordinator, Heartbeat, Snapshot, Taken, beat_interval_s
 from jobs.suggester import Suggester, suggester_for
-from orchestrator.core.attempts import RESULTS, best_record
-from orchestrator.core.config import Config, loss_of
+from orchestrator.core.attempts import best_record
+from orchestrator.core.config import Config
 from orchestrator.core.files import append_json_line, make_dir, write_json_atomic
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths
+from orchestrator.core.units import peak_rss_mib
+from orchestrator.core.trials import FAILED, PRUNED, RESULTS
 
 
 
@@ -111,28 +113,28 @@ class TrialRunner:
             return None
         code, usage, thrashing = self._wait((self.paths.progress(tid), self.paths.pulse(tid)))
         record = {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": point,
-                  "objective_name": self.config.model.objective, "started_at": started_at, "ended_at": now(),
-                  "duration_s": round(time.monotonic() - started, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+                  "objective_name": self.config.model.objective.name, "started_at": started_at, "ended_at": now(),
+                  "duration_s": round(time.monotonic() - started, 2), "peak_rss_mb": peak_rss_mib(usage)}
         result_file = folder / "result.json"
         if code == 0 and result_file.exists():
             result = read_json(result_file)
-            if result["status"] in ("ok", "pruned"):  # a pruned trial is a result too, only a shorter one
-                value = result["metrics"][self.config.model.objective]
-                record.update(status=result["status"], objective=value, loss=loss_of(self.config.model.objective, value))
-                if result["status"] == "pruned":
+            if result["status"] in RESULTS:  # a pruned trial is a result too, only a shorter one
+                value = result["metrics"][self.config.model.objective.name]
+                record.update(status=result["status"], objective=value, loss=self.config.model.objective.loss(value))
+                if result["status"] == PRUNED:
                     record["reason"] = result["reason"]
             else:
-                record.update(status="failed", reason=result["reason"], failure="program")
+                record.update(status=FAILED, reason=result["reason"], failure="program")
             record.update({k: result.get(k) for k in ("metrics", "epochs_run", "best_epoch", "train_val_gap",
                                                       "steps_per_epoch")})
             return record
         if code < 0 and (self.stop_requested or self.aborted):
             return None
         if thrashing:  # the next attempt, with more memory, runs it again (``failure: resource``)
-            record.update(status="failed", reason=thrashing, failure="resource", out_of_memory=True)
+            record.update(status=FAILED, reason=thrashing, failure="resource", out_of_memory=True)
             return record
         killed = code == -signal.SIGKILL  # the kernel's OOM killer, or the scheduler enforcing a limit
-        record.update(status="failed", reason=describe_exit(code), failure="resource" if killed else "program")
+        record.update(status=FAILED, reason=describe_exit(code), failure="resource" if killed else "program")
         return record
 
     def evaluate(self, model_file: Path) -> dict[str, Any] | None:
@@ -268,7 +270,7 @@ def run_claimed(config: Config, runner: TrialRunner, coordinator: Coordinator, s
     if record["status"] in RESULTS:
         log(f"trial {tid + 1}/{total}: {config.model.objective} {record['objective']:.4f} "
             f"({record['duration_s']:.0f} s, peak {record['peak_rss_mb']:.0f} MB)"
-            + (f", pruned after {record['epochs_run']} epochs" if record["status"] == "pruned" else ""))
+            + (f", pruned after {record['epochs_run']} epochs" if record["status"] == PRUNED else ""))
     else:
         log(f"trial {tid + 1}/{total} failed: {record['reason']}")
     return record

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.core.attempts import RESULTS
+from orchestrator.core.trials import RESULTS
 from orchestrator.core.config import Config, require_proposer
 
 Pending = list[tuple[int, dict[str, Any]]]  # (trial number, raw values) of trials running elsewhere

@@ -25,10 +25,11 @@ from jobs.metrics import classification, roc_curve
 from jobs.pruning import Curve, best_so_far, decide
 from orchestrator.core import claims
 from orchestrator.core.attempts import SUMMARY_CHARS, search_of, search_records
-from orchestrator.core.config import MONITORS, Config, load_config, loss_of, submitted_configs
+from orchestrator.core.config import Config, load_config, submitted_configs
 from orchestrator.core.files import append_json_line, open_file, write_atomic, write_json_atomic
 from orchestrator.core.records import LineTails, read_json
 from orchestrator.core.registry import JobPaths
+from orchestrator.core.trials import FAILED, MONITORS, OK, PRUNED, Objective
 
 MAX_ROC_POINTS = 1000
 PULSE_S = 5.0  # how often, at most, a training trial touches its pulse file
@@ -72,7 +73,7 @@ def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
     import keras
 
     rule = config.model.pruning
-    metric = config.model.objective if config.model.objective in MONITORS else "val_loss"  # Keras's per-epoch ones
+    metric = config.model.objective if config.model.objective.name in MONITORS else Objective("val_loss")  # Keras's per-epoch ones
     tails = LineTails()
 
     class Progress(keras.callbacks.Callback):
@@ -93,7 +94,7 @@ def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
             value = float(logs.get(metric, float("nan")))
-            self.losses.append(loss_of(metric, value))
+            self.losses.append(metric.loss(value))
             best = best_so_far(self.losses)
             append_json_line(paths.progress(tid), {
                 "trial": tid, "epoch": epoch + 1, "metric": metric, "value": value, "best_loss": best[-1],
@@ -186,15 +187,15 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
     epochs_run = len(history["loss"])
     if not all(math.isfinite(v) for v in history["loss"]):
         bad = next(i for i, v in enumerate(history["loss"]) if not math.isfinite(v))
-        return {"status": "failed", "reason": f"NaN loss at epoch {bad + 1}", "epochs_run": epochs_run}
+        return {"status": FAILED, "reason": f"NaN loss at epoch {bad + 1}", "epochs_run": epochs_run}
     val_loss, _, _ = model.evaluate(batches(x_val, y_val, m.batch_size, None), verbose=0, callbacks=[progress])
     scores = model.predict(batches(x_val, y_val, m.batch_size, None), verbose=0, callbacks=[progress]).ravel()
     if not np.isfinite(scores).all():
-        return {"status": "failed", "reason": "non-finite predictions", "epochs_run": epochs_run}
+        return {"status": FAILED, "reason": "non-finite predictions", "epochs_run": epochs_run}
     val = classification(np.asarray(y_val), scores)
     best = best_epoch(history, config)
     write_atomic(folder / "model.keras", model.save)
-    pruned = {"status": "pruned", "reason": progress.pruned} if progress.pruned else {"status": "ok"}
+    pruned = {"status": PRUNED, "reason": progress.pruned} if progress.pruned else {"status": OK}
     return {**pruned, "epochs_run": epochs_run, "best_epoch": best + 1, "steps_per_epoch": logger.steps,
             "train_val_gap": round(history["accuracy"][best] - history["val_accuracy"][best], 5),
             "metrics": {"val_loss": float(val_loss), "val_accuracy": val["accuracy"], "val_auc": val["auc"],

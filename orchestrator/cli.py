@@ -298,8 +298,10 @@ def parse_mem(text: str) -> float:
     """GB in ``32G``, ``32GB``, ``512M`` or a bare number of GB; finite and above 0."""
     import re
 
+    from orchestrator.core.units import GIB, SLURM_SUFFIXES
+
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([GM]?)B?", text.strip(), re.IGNORECASE)
-    size = float(match[1]) / (1024 if match[2].upper() == "M" else 1) if match else math.nan
+    size = float(match[1]) * SLURM_SUFFIXES[(match[2] or "G").upper()] / GIB if match else math.nan
     if not (math.isfinite(size) and size > 0):  # 401 digits make inf, not an OverflowError
         raise InputError("--mem", f"{text!r}: expected a size such as 32G or 512M")
     return size

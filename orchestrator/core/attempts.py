@@ -21,6 +21,7 @@ from orchestrator.core.errors import InputError
 from orchestrator.core.files import create_once, make_dir
 from orchestrator.core.records import numbered_json_lines, read_optional_record, read_record, report_skipped
 from orchestrator.core.registry import is_job_id, JobPaths, validate_job_id
+from orchestrator.core.trials import OK, RESULTS, STATUSES
 
 
 def parent_id(paths: JobPaths) -> str | None:
@@ -194,7 +195,7 @@ def _not_a_trial(record: dict[str, Any]) -> str | None:
         return "expected a trial number"
     if not isinstance(record.get("job_id"), str):
         return "expected a job_id"
-    if record.get("status") not in {*RESULTS, "failed"}:
+    if record.get("status") not in STATUSES:
         return "expected a status of ok, pruned or failed"
     if record["status"] in RESULTS and not isinstance(record.get("loss"), (int, float)):
         return "expected a loss"
@@ -206,12 +207,9 @@ def search_result(search: JobPaths) -> JobPaths | None:
     return next((m for m in members(search) if m.result.exists()), None)
 
 
-RESULTS = frozenset({"ok", "pruned"})  # trial statuses with an objective; "failed" has none
-
-
 def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The ok trial with the lowest loss (first one on ties); a pruned one only when every trial with
     a result was pruned; None when no trial has a result."""
     scored = [r for r in records if r["status"] in RESULTS and math.isfinite(r["loss"])]
-    ok = [r for r in scored if r["status"] == "ok"] or scored
+    ok = [r for r in scored if r["status"] == OK] or scored
     return min(ok, key=lambda r: (r["loss"], r["trial"])) if ok else None

@@ -24,13 +24,12 @@ from typing import Any
 from orchestrator.core.errors import InputError
 from orchestrator.core.fields import Section, boolean, int_at_least, is_int, is_number, one_of, optional, string
 from orchestrator.core.space import SearchSpace, parse_space
+from orchestrator.core.trials import MONITORS, Objective
 
 PLANES = ("U", "V", "X")
 TASKS = {"mt_identifier": ("metadata", 2)}  # task → default label (array, column): is_main_track
 MODEL_NAMES = ("hyperopt_simple_cnn",)
 OBJECTIVES = ("val_loss", "val_accuracy", "val_auc", "val_f1")
-MAXIMIZED = frozenset({"val_accuracy", "val_auc", "val_f1"})  # objectives where higher is better
-MONITORS = ("val_loss", "val_accuracy", "val_auc")
 ALGORITHMS = {"tpe": "hyperopt TPE", "optuna_tpe": "Optuna TPE (multivariate)", "random": "random search"}
 DEFAULT_STARTUP_TRIALS = {"tpe": 20, "optuna_tpe": 10}  # each library's own default
 DEFAULT_HEARTBEAT_LIMIT_S = 300.0
@@ -101,7 +100,7 @@ class ModelParams:
     epochs: int
     batch_size: int
     early_stopping: EarlyStopping | None
-    objective: str
+    objective: Objective
     max_consecutive_failures: int
     algorithm: str  # the proposer: a key of ALGORITHMS
     startup_trials: int  # random start-up trials of a TPE, at most hp_max_evals (random search: all of them)
@@ -191,11 +190,6 @@ def require_proposer(config: Config) -> None:
         raise InputError(str(config.path), 'model_parameters.algorithm: "optuna_tpe" needs the optuna package, '
                          f"which {sys.executable} lacks; install orch with its train extra "
                          "(pip install 'orch[train]') or choose \"tpe\"")
-
-
-def loss_of(objective: str, value: float) -> float:
-    """What the search minimizes for an objective's value (accuracy-like objectives are negated)."""
-    return -value if objective in MAXIMIZED else value
 
 
 def config_hash(data: dict[str, Any]) -> str:
@@ -414,7 +408,7 @@ def _model(sec: Section) -> ModelParams:
         input_shape=tuple(shape), hp_max_evals=evals,
         space=space, epochs=sec.take("epochs", int_at_least(1), "an integer ≥ 1"),
         batch_size=sec.take("batch_size", int_at_least(1), "an integer ≥ 1", 128), early_stopping=early,
-        objective=sec.take("objective", one_of(*OBJECTIVES), f"one of {', '.join(OBJECTIVES)}", "val_loss"),
+        objective=Objective(sec.take("objective", one_of(*OBJECTIVES), f"one of {', '.join(OBJECTIVES)}", "val_loss")),
         max_consecutive_failures=sec.take("max_consecutive_failures", int_at_least(1), "an integer ≥ 1", 3),
         algorithm=algorithm, startup_trials=startup,
         pruning=_pruning(sec.section("pruning", default={})),

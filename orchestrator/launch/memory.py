@@ -61,6 +61,7 @@ from typing import Any
 
 from orchestrator.core.config import Config
 from orchestrator.launch.scan import ScanReport
+from orchestrator.core.units import GIB
 
 PIPELINE_COPIES = 1.05
 JOB_GB = 0.11  # the job process beside the trials: Python, numpy, hyperopt (bench/job_memory.py)
@@ -70,7 +71,6 @@ ACTIVATION_COPIES = 1.87
 HEADROOM = 1.2
 MIN_REQUEST_GB = 2
 FLOAT32 = 4
-GIB = 1024**3  # SLURM's G, and the unit of MaxRSS as orch reads it
 SIZE_KEYS = ("n_conv_layers", "n_filters", "kernel_size", "n_dense_layers", "n_dense_units", "batch_size")
 
 

@@ -10,7 +10,6 @@ after submission: the scheduler, or the local runner, keeps its own copy).
 
 from __future__ import annotations
 
-import math
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from orchestrator.core.config import Config, config_hash
 from orchestrator.core.errors import InputError
 from orchestrator.launch.site import SiteProfile
+from orchestrator.core.units import slurm_mem
 
 LOG_NAME = "job.out"  # JobPaths.log; the %-pattern form is below
 
@@ -69,11 +69,6 @@ def build_request(config: Config, profile: SiteProfile, estimated_gb: float, wor
     )
 
 
-def format_mem(mem_gb: float) -> str:
-    """``--mem`` value: whole GB as ``20G``, otherwise MB rounded up."""
-    return f"{int(mem_gb)}G" if float(mem_gb).is_integer() else f"{math.ceil(mem_gb * 1024)}M"
-
-
 def format_time(minutes: int) -> str:
     """``--time`` value as ``D-HH:MM:SS`` (``HH:MM:SS`` under a day)."""
     days, rest = divmod(minutes, 1440)
@@ -91,7 +86,7 @@ def render(config: Config, request: Request, profile: SiteProfile, root: Path) -
         f"--job-name={config.label}",
         f"--output={jobs}/{pattern}/{LOG_NAME}",
         "--open-mode=append",
-        f"--mem={format_mem(request.mem_gb)}",
+        f"--mem={slurm_mem(request.mem_gb)}",
         f"--time={format_time(request.timeout_min)}",
         f"--cpus-per-task={request.cpus_per_task}",
         f"--signal=B:USR1@{signal_s}",

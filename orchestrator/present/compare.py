@@ -21,8 +21,8 @@ from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths
 from orchestrator.present.page import fmt, markdown_table
 from orchestrator.track.status import duration, job_rows, job_view
+from orchestrator.core.units import GIB
 
-GIB = 1024**3
 COLUMNS = ["version", "job ID(s)", "trials", "proposer", "best trial", "objective", "val acc", "test F1", "test AUC",
            "MaxRSS", "wall time", "changes from the previous row"]
 

@@ -28,6 +28,7 @@ from orchestrator.core.registry import JobPaths
 from orchestrator.scheduler.observe import own_records, shown_state
 from orchestrator.core.state import TERMINAL_NAMES
 from orchestrator.track.status import duration
+from orchestrator.core.trials import FAILED, PRUNED, RESULTS
 
 LOCAL_POLL_S = 1.0  # a local job's records are on this machine: cheap to read often
 ENDED = "ENDED"  # a SLURM job that left the queue without its own records saying how (timeout, kill, cancel)
@@ -109,9 +110,9 @@ def _poll(s: Followed, out: TextIO) -> None:
 
 def trial_line(record: dict[str, Any], best: dict[str, Any] | None, done: int, total: int, elapsed_s: float) -> str:
     """One finished trial, the best so far, the time spent and left (at the pace of the trials so far)."""
-    if record["status"] in attempts.RESULTS:
+    if record["status"] in RESULTS:
         what = f"{record['objective_name']} {record['objective']:.4f}"
-        if record["status"] == "pruned":
+        if record["status"] == PRUNED:
             what += f", pruned after {record.get('epochs_run')} epochs"
     else:
         what = f"failed: {record.get('reason')}"
@@ -152,8 +153,8 @@ def _report(root: Path, job_id: str) -> Path:
 def summary(s: Followed, make_report: Callable[[Path, str], Path]) -> list[str]:
     """What a finished search found, where its files are, and what to run next."""
     job_id, records = s.paths.job_id, s.records()
-    failed = sum(1 for r in records if r["status"] == "failed")
-    pruned = sum(1 for r in records if r["status"] == "pruned")
+    failed = sum(1 for r in records if r["status"] == FAILED)
+    pruned = sum(1 for r in records if r["status"] == PRUNED)
     lines = [f"{job_id} {s.label} {s.ended} after {duration(time.monotonic() - s.started)}: "
              f"{len(records)}/{s.total} trials" + (f", {failed} failed" if failed else "")
              + (f", {pruned} pruned" if pruned else "")]

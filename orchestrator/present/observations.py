@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from orchestrator.core.trials import FAILED, OK, PRUNED
 
 OVERFIT_POINTS = 5.0  # train − validation accuracy at the best epoch above this is called overfitting
 PLATEAU = 0.01  # within 1 % of the best validation loss counts as the plateau
@@ -15,7 +16,7 @@ def improvements(records: list[dict[str, Any]]) -> list[int]:
     """Trial numbers (0-based) at which the best loss so far improved, in order."""
     best, found = float("inf"), []
     for r in records:
-        if r["status"] == "ok" and r["loss"] < best:
+        if r["status"] == OK and r["loss"] < best:
             best = r["loss"]
             found.append(r["trial"])
     return found
@@ -37,11 +38,11 @@ def search_observations(records: list[dict[str, Any]], total: int, epochs: int |
         if len(better) > 1:
             times = "once" if len(better) == 2 else f"{len(better) - 1} times"
             lines.append(f"the best so far improved {times} after trial {better[0] + 1}, last at trial {position}")
-    pruned = [r for r in records if r["status"] == "pruned"]
+    pruned = [r for r in records if r["status"] == PRUNED]
     if pruned and epochs:
         saved = sum(max(0, epochs - (r.get("epochs_run") or epochs)) for r in pruned)
         lines.append(f"{len(pruned)} of {len(records)} trials pruned, saving up to {saved} epochs")
-    failed = [r for r in records if r["status"] == "failed"]
+    failed = [r for r in records if r["status"] == FAILED]
     if failed:
         reasons = Counter(r.get("reason", "unknown") for r in failed)
         lines.append(f"{len(failed)} of {len(records)} trials failed: "

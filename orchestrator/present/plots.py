@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from typing import Any, Sequence
+from orchestrator.core.trials import FAILED, OK, PRUNED, Objective
 
 
 def _pyplot() -> Any:
@@ -29,28 +30,28 @@ def _integer_ticks(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def objective_per_trial(records: list[dict[str, Any]], name: str, maximize: bool) -> bytes:
+def objective_per_trial(records: list[dict[str, Any]], objective: Objective) -> bytes:
     """The objective of every ok trial, with the best-so-far line; pruned trials at the value they were
     stopped with, failed trials marked at the bottom."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ok = [r for r in records if r["status"] == "ok"]
+    ok = [r for r in records if r["status"] == OK]
     ax.plot([r["trial"] + 1 for r in ok], [r["objective"] for r in ok], "o", label="trial")
     best, steps = None, []
     for r in ok:
-        if best is None or (r["objective"] > best if maximize else r["objective"] < best):
+        if best is None or objective.better_than(r["objective"], best):
             best = r["objective"]
         steps.append((r["trial"] + 1, best))
     if steps:
         ax.step(*zip(*steps), where="post", label="best so far")
-    pruned = [r for r in records if r["status"] == "pruned"]
+    pruned = [r for r in records if r["status"] == PRUNED]
     if pruned:
         ax.plot([r["trial"] + 1 for r in pruned], [r["objective"] for r in pruned], "v", color="grey",
                 label="pruned")
-    failed = [r["trial"] + 1 for r in records if r["status"] == "failed"]
+    failed = [r["trial"] + 1 for r in records if r["status"] == FAILED]
     if failed and ok:
         ax.plot(failed, [min(r["objective"] for r in ok)] * len(failed), "x", color="red", label="failed")
-    ax.set(xlabel="trial", ylabel=name, title=f"{name} per trial")
+    ax.set(xlabel="trial", ylabel=objective.name, title=f"{objective} per trial")
     _integer_ticks(ax)
     ax.legend()
     return _png(fig)
@@ -59,7 +60,7 @@ def objective_per_trial(records: list[dict[str, Any]], name: str, maximize: bool
 def keys_vs_objective(records: list[dict[str, Any]], keys: Sequence[str], name: str) -> bytes:
     """One panel per searched key: its value against the objective."""
     plt = _pyplot()
-    ok = [r for r in records if r["status"] == "ok"]
+    ok = [r for r in records if r["status"] == OK]
     cols = min(3, max(1, len(keys)))
     rows = -(-max(1, len(keys)) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)

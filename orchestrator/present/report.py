@@ -15,15 +15,16 @@ from typing import Any
 
 from orchestrator.core import attempts
 from orchestrator.present import observations, plots
-from orchestrator.core.config import MAXIMIZED, load_config
+from orchestrator.core.config import load_config
 from orchestrator.present.lineage import diff
 from orchestrator.present.page import Figure, fmt, Page, Table, to_html, to_markdown
 from orchestrator.core.files import make_dir, write_atomic, write_text_atomic
 from orchestrator.core.records import read_json, read_record
 from orchestrator.core.registry import artifacts_dir, JobPaths
 from orchestrator.track.status import duration, job_view
+from orchestrator.core.units import GIB, mib_to_gib
+from orchestrator.core.trials import OK, FAILED, Objective
 
-GIB = 1024**3
 
 
 def build(root: Path, job_id: str) -> Page:
@@ -52,9 +53,9 @@ def build(root: Path, job_id: str) -> Page:
     _config_section(report, paths, sub)
     _trials_section(report, records, objective)
     report.h2("Figures")
-    if records and any(r["status"] == "ok" for r in records):
+    if records and any(r["status"] == OK for r in records):
         report.add(Figure("objective", f"{objective} per trial", plots.objective_per_trial(
-            records, objective, objective in MAXIMIZED)))
+            records, Objective(objective))))
         keys = sorted(read_json(paths.config).get("model_parameters", {}).get("space_options", {}))
         if keys:
             report.add(Figure("search_keys", "each search key against the objective",
@@ -110,9 +111,9 @@ def _trials_section(report: Page, records: list[dict[str, Any]], objective: str)
         m = r.get("metrics") or {}
         rows.append([str(r["trial"] + 1), r["job_id"], r["status"], fmt(r.get("objective")), fmt(m.get("val_accuracy")),
                      fmt(m.get("val_auc")), fmt(m.get("val_f1")), fmt(r.get("epochs_run")), fmt(r.get("best_epoch")),
-                     fmt(r.get("train_val_gap")), duration(r["duration_s"]), f"{r['peak_rss_mb'] / 1024:.2f}",
-                     " ".join(f"{k}={fmt(v, 3)}" for k, v in sorted(r["params"].items())) if r["status"] == "ok"
-                     else r.get("reason", "") if r["status"] == "failed"
+                     fmt(r.get("train_val_gap")), duration(r["duration_s"]), f"{mib_to_gib(r['peak_rss_mb']):.2f}",
+                     " ".join(f"{k}={fmt(v, 3)}" for k, v in sorted(r["params"].items())) if r["status"] == OK
+                     else r.get("reason", "") if r["status"] == FAILED
                      else f"pruned: {r.get('reason', '')}; " + " ".join(f"{k}={fmt(v, 3)}"
                                                                      for k, v in sorted(r["params"].items()))])
     report.add(Table(["trial", "job", "status", objective, "val acc", "val AUC", "val F1", "epochs", "best epoch",

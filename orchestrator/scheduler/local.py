@@ -28,6 +28,7 @@ from types import FrameType
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import open_file, write_json_atomic
 from orchestrator.core.registry import JobPaths
+from orchestrator.core.units import peak_rss_mib
 
 
 def task_env(job_id: str) -> dict[str, str]:
@@ -122,7 +123,7 @@ def run_tasks(root: Path, groups: list[list[str]], script: str) -> int:
             current.pop(pid).returncode = code = os.waitstatus_to_exitcode(status)
             write_json_atomic(paths.local_state, {**state, "ended_at": _now(), "exit_code": code,
                                                   "cancelled": signal.SIGTERM in received,
-                                                  "max_rss_mb": round(usage.ru_maxrss / 1024, 1)})
+                                                  "max_rss_mb": peak_rss_mib(usage)})
             worst = worst or code
     return worst
 

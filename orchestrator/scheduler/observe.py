@@ -16,6 +16,7 @@ from orchestrator.scheduler.local import is_runner
 from orchestrator.core.records import read_json, read_optional_record
 from orchestrator.core.registry import JobPaths
 from orchestrator.core.state import EXIT_INTERRUPTED, TERMINAL_NAMES, UNSYNCED, JobState, from_slurm
+from orchestrator.core.units import mib_to_bytes
 
 
 @dataclass
@@ -74,7 +75,7 @@ def local_observation(paths: JobPaths) -> Observation:
     state = read_json(paths.local_state)
     if "exit_code" in state:
         code = state["exit_code"]
-        rss = int(state["max_rss_mb"] * 1024**2) if state.get("max_rss_mb") is not None else None
+        rss = mib_to_bytes(state["max_rss_mb"]) if state.get("max_rss_mb") is not None else None
         if state.get("cancelled"):
             job_state = JobState.CANCELLED
         elif code == 0:

@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 from orchestrator.core.errors import SchedulerError
 from orchestrator.core.registry import validate_job_id
+from orchestrator.core.units import SLURM_SUFFIXES
 
 TIMEOUT_S = 60
 _SBATCH_ID = re.compile(r"([0-9]+)(?:;[A-Za-z0-9_.-]+)?")
@@ -46,7 +47,6 @@ def build_squeue_states(job_id: str) -> list[str]:
 
 
 SACCT_FIELDS = ("JobID", "State", "ExitCode", "MaxRSS", "ReqMem", "Elapsed", "Start", "End", "Reason", "TotalCPU")
-_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def build_sacct(job_ids: Iterable[str], start_time: str) -> list[str]:
 def parse_size(text: str) -> int | None:
     """Bytes in a SLURM size such as ``1156K`` or ``2.5G``; None when empty."""
     match = re.fullmatch(r"([0-9.]+)([KMGT]?)", text.strip())
-    return int(float(match[1]) * _SIZE_UNITS[match[2]]) if match else None
+    return int(float(match[1]) * SLURM_SUFFIXES[match[2]]) if match else None
 
 
 def parse_elapsed(text: str) -> float:

@@ -22,6 +22,7 @@ from orchestrator.core.records import read_optional_record, read_record, report_
 from orchestrator.core.registry import is_job_id, JobPaths, jobs_dir
 from orchestrator.scheduler.observe import shown_state
 from orchestrator.core.state import UNSYNCED
+from orchestrator.core.units import gib, mib_to_gib
 
 INDEX = Path("index") / "index.json"  # in a folder of its own: the root is sticky, and every member's sync rewrites it
 UNREADABLE = "UNREADABLE"  # the state shown for a job whose files cannot be read
@@ -143,8 +144,8 @@ def measured_peak_gb(paths: JobPaths, scheduler: dict[str, Any]) -> float | None
     """The job's peak memory: the larger of the scheduler's MaxRSS (sampled, so it can miss a short
     peak) and the peaks the job measured itself (``run.json``: its own and its largest trial's)."""
     run = read_optional_record(paths.run) or {}
-    candidates = [scheduler.get("max_rss_bytes") and scheduler["max_rss_bytes"] / 1024**3,
-                  *(run.get(k) and run[k] / 1024 for k in ("self_peak_rss_mb", "children_peak_rss_mb"))]
+    candidates = [scheduler.get("max_rss_bytes") and gib(scheduler["max_rss_bytes"]),
+                  *(run.get(k) and mib_to_gib(run[k]) for k in ("self_peak_rss_mb", "children_peak_rss_mb"))]
     known = [c for c in candidates if c]
     return round(max(known), 3) if known else None
 

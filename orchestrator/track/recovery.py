@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 
 from orchestrator.core.state import RETRYABLE, JobState
+from orchestrator.core.units import GIB
 
-GIB = 1024**3
 AT_LIMIT = 0.95  # a MaxRSS this close to the request: the job used all the memory it had
 
 

@@ -22,10 +22,11 @@ from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths, validate_job_id
 from orchestrator.scheduler.observe import shown_state
 from orchestrator.core.state import UNSYNCED
+from orchestrator.core.units import GIB, KIB, mib_to_gib
+from orchestrator.core.trials import FAILED, PRUNED, RESULTS
 
 LOG_LINES = 15
-LOG_BYTES = 64 * 1024  # the most of a log's end read to show its last lines
-GIB = 1024**3
+LOG_BYTES = 64 * KIB  # the most of a log's end read to show its last lines
 
 
 def ago(moment: str | None, now: datetime) -> str:
@@ -102,8 +103,8 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
         "run": read_optional_record(paths.run), "data": read_optional_record(paths.data_record), "result": result,
         "local": read_optional_record(paths.local_state),
         "trials": {"total": index.total_trials(paths), "done": len(records),
-                   "failed": sum(1 for r in records if r["status"] == "failed"),
-                   "pruned": sum(1 for r in records if r["status"] == "pruned"),
+                   "failed": sum(1 for r in records if r["status"] == FAILED),
+                   "pruned": sum(1 for r in records if r["status"] == PRUNED),
                    "this_attempt": sum(1 for r in records if r["job_id"] == job_id),
                    "mean_duration_s": (sum(r["duration_s"] for r in records) / len(records)) if records else None,
                    "best": best, "last": records[-1] if records else None},
@@ -209,7 +210,7 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     lines.append(f"log      {view['paths']['log']}")
     if view["paths"]["artifacts"]:
         lines.append(f"results  {view['paths']['result']} (artifacts: {len(view['paths']['artifacts'])} files)")
-    if shown["state"] in ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL") or run.get("status") == "failed":
+    if shown["state"] in ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL") or run.get("status") == FAILED:
         lines += ["last lines of the log:", *("  " + x for x in log_tail(Path(view["paths"]["log"])))]
     return lines
 
@@ -249,12 +250,12 @@ def _trials(view: dict[str, Any], now: datetime) -> list[str]:
                      f"{best['objective']:.4f} · {metrics}")
         lines.append("         " + " ".join(f"{k}={_short(v)}" for k, v in sorted((best.get("params") or {}).items())))
     if last:
-        what = (f"{last['objective_name']} {last['objective']:.4f}" if last["status"] in attempts.RESULTS
+        what = (f"{last['objective_name']} {last['objective']:.4f}" if last["status"] in RESULTS
                 else f"failed: {last['reason']}")
-        if last["status"] == "pruned":
+        if last["status"] == PRUNED:
             what += f", pruned after {last.get('epochs_run')} epochs"
         lines.append(f"last     trial {last['trial'] + 1}: {what} ({duration(last['duration_s'])}, peak "
-                     f"{last['peak_rss_mb'] / 1024:.2f} GB)")
+                     f"{mib_to_gib(last['peak_rss_mb']):.2f} GB)")
     return lines
 
 

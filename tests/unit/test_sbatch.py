@@ -15,9 +15,10 @@ import pytest
 
 from orchestrator.core.config import load_config
 from orchestrator.core.errors import InputError
-from orchestrator.launch.sbatch import build_request, format_mem, format_time, render, submitted_hashes
+from orchestrator.launch.sbatch import build_request, format_time, render, submitted_hashes
 from orchestrator.launch.site import load_profile
 from tests.conftest import REPO, v4_config
+from orchestrator.core.units import slurm_mem
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 SHIPPED = sorted((REPO / "json").glob("*/*.json"))
@@ -95,8 +96,8 @@ def test_registry_paths_sbatch_cannot_carry_are_refused(write_config: Callable[.
 
 
 @pytest.mark.parametrize("gb, text", [(20, "20G"), (2.5, "2560M"), (0.1, "103M")])
-def test_format_mem(gb: float, text: str) -> None:
-    assert format_mem(gb) == text
+def test_slurm_mem(gb: float, text: str) -> None:
+    assert slurm_mem(gb) == text
 
 
 @pytest.mark.parametrize("minutes, text", [(30, "00:30:00"), (720, "12:00:00"), (2880, "2-00:00:00"),
