@@ -73,7 +73,8 @@ def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
     import keras
 
     rule = config.model.pruning
-    metric = config.model.objective if config.model.objective.name in MONITORS else Objective("val_loss")  # Keras's per-epoch ones
+    objective = config.model.objective
+    metric = objective if objective.name in MONITORS else Objective("val_loss")  # Keras reports these per epoch
     tails = LineTails()
 
     class Progress(keras.callbacks.Callback):
@@ -93,11 +94,11 @@ def progress_callback(paths: JobPaths, tid: int, config: Config) -> Any:
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
-            value = float(logs.get(metric, float("nan")))
+            value = float(logs.get(metric.name, float("nan")))
             self.losses.append(metric.loss(value))
             best = best_so_far(self.losses)
             append_json_line(paths.progress(tid), {
-                "trial": tid, "epoch": epoch + 1, "metric": metric, "value": value, "best_loss": best[-1],
+                "trial": tid, "epoch": epoch + 1, "metric": metric.name, "value": value, "best_loss": best[-1],
                 **{k: float(v) for k, v in logs.items() if k.startswith("val_")}})
             if rule.method != "none":
                 self.pruned = decide(rule, best, other_curves(paths, tid, tails))
@@ -150,11 +151,11 @@ def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int |
 def best_epoch(history: dict[str, list[float]], config: Config) -> int:
     """0-based epoch of the best monitored value (early stopping's monitor; else val_loss)."""
     es = config.model.early_stopping
-    monitor = es.monitor if es else "val_loss"
-    values = np.asarray(history[monitor], dtype=float)
+    monitor = Objective(es.monitor if es else "val_loss")
+    values = np.asarray(history[monitor.name], dtype=float)
     if np.isnan(values).all():
         return len(values) - 1
-    return int(np.nanargmax(values) if monitor in ("val_accuracy", "val_auc") else np.nanargmin(values))
+    return int(np.nanargmax(values) if monitor.maximized else np.nanargmin(values))
 
 
 def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
@@ -178,7 +179,7 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
         es = m.early_stopping
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-            restore_best_weights=es.restore_best_weights, mode="max" if es.monitor != "val_loss" else "min"))
+            restore_best_weights=es.restore_best_weights, mode="max" if Objective(es.monitor).maximized else "min"))
     fit = model.fit(batches(x_train, y_train, point["batch_size"], request["seed"]), epochs=m.epochs,
                     validation_data=batches(x_val, y_val, m.batch_size, None), callbacks=callbacks,
                     verbose=0)
