@@ -220,7 +220,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         tasks = [] if "_" in args.job_id else status.array_tasks(root, args.job_id)
         if tasks and not (root / "jobs" / args.job_id).exists():
             rows = [r for r in status.job_rows(root, workers=True) if r["job_id"] in tasks]
-            return _print(args, rows, lambda: status.format_table(rows))
+            return _print(args, rows, lambda: status.job_table(rows))
         view = status.job_view(root, args.job_id)
         return _print(args, view, lambda: status.format_job(view))
     now = datetime.now(timezone.utc)
@@ -229,7 +229,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     shown = rows if args.all else rows[:20]
     def text() -> list[str]:
         more = [f"({len(rows) - len(shown)} older jobs: --all)"] if len(shown) < len(rows) else []
-        return status.format_table(shown) + more
+        return status.job_table(shown) + more
     return _print(args, shown, text)
 
 

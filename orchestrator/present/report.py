@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import attempts
-from orchestrator.present import observations, plots
+from orchestrator.present import insights, plots
 from orchestrator.core.config import load_config
 from orchestrator.present.lineage import diff
 from orchestrator.present.page import Figure, fmt, Page, Table, to_html, to_markdown
@@ -44,10 +44,10 @@ def build(root: Path, job_id: str) -> Page:
     report.h2("Observations")
     best = view["trials"]["best"]
     history = _history(root, best) if best else None
-    notes = observations.search_observations(records, total, (read_json(paths.config).get("model_parameters") or {})
+    notes = insights.search_insights(records, total, (read_json(paths.config).get("model_parameters") or {})
                                              .get("epochs"))
     if history and best.get("best_epoch"):
-        notes += observations.training_observations(history, best["best_epoch"])
+        notes += insights.training_insights(history, best["best_epoch"])
     report.ul(notes or ["no trial has finished yet"])
 
     _config_section(report, paths, sub)

@@ -318,7 +318,7 @@ def filter_rows(rows: list[dict[str, Any]], config: str | None, states: list[str
     return out
 
 
-def format_table(rows: list[dict[str, Any]]) -> list[str]:
+def job_table(rows: list[dict[str, Any]]) -> list[str]:
     header = ("JOB", "CONFIG", "PLANE", "STATE", "TRIALS", "MEM GB", "MAXRSS GB", "SUBMITTED", "ATTEMPT", "WORKERS")
     table = [header]
     for r in rows:

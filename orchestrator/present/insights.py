@@ -1,4 +1,4 @@
-"""Observations computed from a search's records, in the words of the users' notes:
+"""Insights: what a search's records say, in the words of the users' notes (the report's observations):
 "best result found very early (trial 2/10)", "validation loss plateaued at epoch 5-6",
 "17-point train/valid gap: overfitting", "best epoch 27, not the last"."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+
 from orchestrator.core.trials import FAILED, OK, PRUNED
 
 OVERFIT_POINTS = 5.0  # train − validation accuracy at the best epoch above this is called overfitting
@@ -22,7 +23,7 @@ def improvements(records: list[dict[str, Any]]) -> list[int]:
     return found
 
 
-def search_observations(records: list[dict[str, Any]], total: int, epochs: int | None = None) -> list[str]:
+def search_insights(records: list[dict[str, Any]], total: int, epochs: int | None = None) -> list[str]:
     """What the trial records say, in sentences; ``epochs`` (the most a trial trains) counts what
     pruning saved."""
     lines = []
@@ -52,7 +53,7 @@ def search_observations(records: list[dict[str, Any]], total: int, epochs: int |
     return lines
 
 
-def training_observations(history: dict[str, list[float]], best_epoch: int) -> list[str]:
+def training_insights(history: dict[str, list[float]], best_epoch: int) -> list[str]:
     """About the best trial's training; ``best_epoch`` is 1-based."""
     lines = []
     last = len(history["loss"])
