@@ -18,7 +18,7 @@ from jobs.coordination import Coordinator, Snapshot
 from jobs.search import run_search
 from orchestrator.core.config import Config, load_config
 from orchestrator.core.records import read_json_lines
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.core.space import SearchParam, SearchSpace
 
 REPO = Path(__file__).resolve().parent.parent

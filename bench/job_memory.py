@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.config import load_config
-from orchestrator.launch.memory import GIB, SIZE_KEYS, largest_network
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths
+from orchestrator.launch.memory import GIB, SIZE_KEYS, largest_network
 from orchestrator.launch.submit import plan, submit
 from orchestrator.launch.synthetic import generate
 

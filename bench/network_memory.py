@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.launch.memory import FLOAT32, GIB, Network
 from orchestrator.core.records import read_json, read_json_lines
 from orchestrator.core.registry import JobPaths
+from orchestrator.launch.memory import FLOAT32, GIB, Network
 from orchestrator.launch.submit import plan, submit
 from orchestrator.launch.synthetic import generate
 

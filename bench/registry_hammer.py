@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import attempts
-from orchestrator.track import index, status
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import append_json_line, write_json_atomic
 from orchestrator.core.records import numbered_json_lines, read_json
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.registry import JobPaths, create_entry
+from orchestrator.track import index, status
 from orchestrator.track.sync import Lock
 
 PARENTS = [str(900 + n) for n in range(4)]  # ended jobs every writer tries to continue

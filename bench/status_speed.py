@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator.track import index
 from orchestrator.core.files import append_json_line, write_json_atomic
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.registry import JobPaths, create_entry
+from orchestrator.track import index
 
 
 def make_registry(root: Path, jobs: int) -> list[str]:

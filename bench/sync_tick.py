@@ -23,10 +23,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from orchestrator.track import index
-from orchestrator.present import overview
-from orchestrator.scheduler import slurm
+from orchestrator.core import slurm
 from orchestrator.core.registry import create_entry
+from orchestrator.present import overview
+from orchestrator.track import index
 
 
 def main() -> None:

@@ -33,10 +33,11 @@ POINT = {"n_conv_layers": 2, "n_filters": 32, "kernel_size": 3, "pooling": "max"
 BASELINE = r"""
 import json, sys, time, numpy as np, keras
 from jobs.model import build_model
-from jobs.worker import epoch_logger, setup_threads
+from jobs.trial import epoch_logger, setup_threads
+from orchestrator.core import jobenv
 cache, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 point = json.loads(sys.argv[4])
-setup_threads()
+setup_threads(jobenv.trial_threads())
 keras.utils.set_random_seed(seed)
 x = np.load(cache + "/train_images.npy")[..., None]; y = np.load(cache + "/train_labels.npy")
 xv = np.load(cache + "/val_images.npy")[..., None]; yv = np.load(cache + "/val_labels.npy")
@@ -82,7 +83,7 @@ def main() -> None:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         ours, base = [], []
         for _ in range(args.repeat):
-            wall, out = timed([sys.executable, "-m", "jobs.worker", "trial", str(paths.dir), "0"], env)
+            wall, out = timed([sys.executable, "-m", "jobs.trial", "trial", str(paths.dir), "0"], env)
             ours.append((epoch_seconds(out), wall))
             wall, out = timed([sys.executable, "-c", BASELINE, str(paths.cache), str(args.epochs), "1",
                                json.dumps(POINT)], env)

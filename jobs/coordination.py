@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator.core import attempts, claims
-from orchestrator.scheduler import slurm
+from orchestrator.core import attempts, claims, jobenv, slurm
 from orchestrator.core.claims import Claim
 from orchestrator.core.errors import SchedulerError
 from orchestrator.core.records import LineTails, read_json
@@ -47,32 +46,21 @@ class Taken:
 
 
 def holder_gone(owner: dict[str, Any]) -> bool:
-    """Whether the worker named in a claim no longer runs: a local job's process is gone from this
-    host, or ``squeue`` no longer lists the SLURM job. A holder that cannot be checked at all (a local
-    job on another host, no ``squeue`` on this node) is judged by its heartbeat alone; a scheduler
-    that fails to answer this time says nothing, and the claim is looked at again later."""
+    """Whether the worker named in a claim no longer runs: on this host, its process (pid and start
+    time, so never a reused pid) is gone; elsewhere, ``squeue`` no longer lists its job. A holder that
+    cannot be checked (a local job on another host, no ``squeue`` on this node, a claim of an older
+    orch without the start time) is judged by its heartbeat alone; a scheduler that fails to answer
+    this time says nothing, and the claim is looked at again later."""
     job_id = owner.get("job_id")
     if not job_id:
         return True
-    if job_id.startswith("local-"):
-        if owner.get("host") != socket.gethostname():
-            return True
-        return not _process_runs(int(owner.get("pid", 0)), job_id)
+    if owner.get("host") == socket.gethostname():
+        return not jobenv.still_runs(int(owner.get("pid") or 0), owner.get("started"))
     try:
         return not slurm.run_squeue_states(job_id)
-    except SchedulerError as exc:
+    except SchedulerError as exc:  # a local job's ID is no SLURM job's: squeue calls it invalid
         message = str(exc).lower()
         return "invalid job id" in message or "command not found" in message
-
-
-def _process_runs(pid: int, job_id: str) -> bool:
-    """Whether ``pid`` is alive here and is the job process of ``job_id`` (pids are reused)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    name = job_id.encode()
-    return any(arg == name or arg.endswith(b"/" + name) for arg in argv)  # --job-dir .../jobs/<job_id>
 
 
 class Coordinator:
@@ -86,7 +74,8 @@ class Coordinator:
         self.limit_s = heartbeat_limit_s
         self.gone = gone
         self.mine = {p.job_id for p in attempts.chain(paths)}  # this job and the attempts it continues
-        self.owner = {"job_id": paths.job_id, "host": socket.gethostname(), "pid": os.getpid()}
+        self.owner = {"job_id": paths.job_id, "host": socket.gethostname(), "pid": os.getpid(),
+                      "started": jobenv.process_start(os.getpid())}
         self.tails = LineTails()  # every member's trials.jsonl, read as it grows
         self.requests: dict[tuple[str, int], dict[str, Any]] = {}  # (key, generation) → its holder's request
 

@@ -29,8 +29,14 @@ import numpy as np
 
 from orchestrator.core.config import Config
 from orchestrator.core.errors import InputError
-from orchestrator.core.npz import BadFile, check_headers, non_finite, read_arrays, read_headers
 from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
+from orchestrator.core.npz import (
+    BadFile,
+    check_headers,
+    non_finite,
+    read_arrays,
+    read_headers,
+)
 from orchestrator.core.records import read_json
 from orchestrator.launch.scan import find_files, label_column
 

@@ -6,7 +6,7 @@ each followed by 2×2 ``pooling`` — along a dimension only while it stays ≥ 
 deeper networks than the input allows still build; then ``n_dense_layers`` Dense
 (``n_dense_units``, ReLU) each followed by Dropout(``dropout_rate``); Adam with an
 ExponentialDecay of ``learning_rate`` by ``decay_rate`` per epoch. ``batch_size`` is
-used by ``fit`` (see ``jobs.worker``). The head is chosen by the task's output kind;
+used by ``fit`` (see ``jobs.trial``). The head is chosen by the task's output kind;
 only the binary head (sigmoid + binary cross-entropy) exists today.
 """
 

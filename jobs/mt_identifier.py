@@ -2,7 +2,7 @@
 
 import sys
 
-from jobs.runner import main
+from jobs.job import main
 
 if __name__ == "__main__":
     sys.exit(main("mt_identifier"))

@@ -2,7 +2,7 @@
 
 Curves are *best-so-far losses* per epoch (the objective per epoch, negated when it is maximized,
 then the running minimum), so lower is better everywhere. Pure functions: the trial process
-(``jobs.worker``) reads the curves of every other trial of the search once per epoch from their
+(``jobs.trial``) reads the curves of every other trial of the search once per epoch from their
 progress files and asks a rule; the same curves always give the same decision.
 
 ``median``: once ``warmup_trials`` trials have finished, a trial at epoch ``e >= min_epochs`` stops

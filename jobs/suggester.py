@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.core.trials import RESULTS
 from orchestrator.core.config import Config, require_proposer
+from orchestrator.core.trials import RESULTS
 
 Pending = list[tuple[int, dict[str, Any]]]  # (trial number, raw values) of trials running elsewhere
 

@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true", help="run on this machine even if SLURM is here")
     p.add_argument("--wait", action="store_true", help="follow the search until it ends: each trial, then a summary")
     p.add_argument("--poll-s", type=float, default=10.0, help="seconds between checks with --wait on SLURM")
+    p.add_argument("--debug", dest="in_process", action="store_true",
+                   help="run the job in this process (trials too), into the debugger at the first exception")
+    p.add_argument("--trials", type=int, default=0, metavar="K", help="with --debug: run at most K trials")
     p.set_defaults(handler=cmd_submit)
 
     p = sub.add_parser("status", help="a job's state, trials and results from the registry, or a table of jobs")
@@ -182,34 +185,36 @@ def _tasks(p: Plan) -> str:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from orchestrator.scheduler import slurm
     from orchestrator.launch.submit import plan, submit
+    from orchestrator.scheduler.backend import for_submit
 
     _seconds("--poll-s", args.poll_s)
+    if args.trials < 0 or (args.trials and not args.in_process):
+        raise InputError("--trials", f"{args.trials}: expected a number of trials from 1, with --debug")
     p = plan(args.config, _registry_root(args, new_ok=True))
-    use_local = args.local or not slurm.available()
+    backend = for_submit(args.local, args.trials if args.in_process else None)
     if args.dry_run:
         for line in describe_plan(p):
             print(line)
-        print(f"would submit to {'the local executor' if use_local else 'SLURM'} with registry {p.root}:")
+        print(f"would submit to {backend.title} with registry {p.root}:")
         print(p.script, end="")
         return 0
-    job_ids, runner = submit(p, use_local)
-    where = "local executor" if use_local else "SLURM"
-    print(f"submitted {p.config.label} to {where}: {' '.join(job_ids)}")
+    job_ids = submit(p, backend)
+    print(f"submitted {p.config.label} to {backend.title}: {' '.join(job_ids)}")
     print(f"registry {p.root / 'jobs'}")
-    if not args.wait:
+    backend.run_here()
+    if not (args.wait or args.in_process):
         return 0
     from orchestrator.present.follow import follow
 
-    return follow(p.root, job_ids, args.poll_s, runner)
+    return follow(p.root, job_ids, args.poll_s)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from orchestrator.track import status
     from orchestrator.core.registry import validate_job_id
+    from orchestrator.track import status
 
     root = _registry_root(args)
     config = _filled("--config", args.config, "a config name or name_vN")
@@ -282,7 +287,7 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
     from orchestrator.launch.submit import resubmit
 
     root = _registry_root(args)
-    job_ids, _ = resubmit(root, args.job_id, None if args.mem is None else parse_mem(args.mem))
+    job_ids = resubmit(root, args.job_id, None if args.mem is None else parse_mem(args.mem))
     print(f"submitted a new attempt of {args.job_id}: {' '.join(job_ids)}")
     return 0
 
@@ -329,8 +334,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from orchestrator.present import compare
     from orchestrator.core.files import write_text_atomic
+    from orchestrator.present import compare
 
     if not all(target.strip() for target in args.targets):
         raise InputError("orch compare", "an empty TARGET; expected a config name, name_vN or a job ID")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -13,22 +12,23 @@ from typing import Any, Callable
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.core import jobenv
 from orchestrator.launch.synthetic import generate
-
-REPO = Path(__file__).resolve().parent.parent
-V4 = REPO / "json" / "mt_identifier" / "production_training_prod_main_v4.json"
+from orchestrator.scheduler.local_backend import executor_folder
+from tests.helpers import v4_config
 
 
 @pytest.fixture
-def runner_pid() -> Iterator[Callable[..., int]]:
-    """Start a stand-in local runner of some jobs and return its pid: a sleeping process whose argv names
-    ``orchestrator.scheduler.local`` and the jobs, as the real runner's does (``local.is_runner`` looks for them)."""
+def executor_task() -> Iterator[Callable[[str], dict[str, Any]]]:
+    """Start a stand-in of the local executor's task for the submission ``base``: a sleeping process whose
+    command line is a submitit task's of that submission's folder, as the real one's (``is_runner`` looks for
+    it); return what its ``local_state.json`` names it by (pid and start time)."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(*job_ids: str) -> int:
-        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "orchestrator.scheduler.local",
-                                         ",".join(job_ids)]))
-        return started[-1].pid
+    def start(base: str) -> dict[str, Any]:
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "-m",
+                                         "submitit.core._submit", str(executor_folder(base))]))
+        return {"runner_pid": started[-1].pid, "runner_started": jobenv.process_start(started[-1].pid)}
 
     yield start
     for process in started:
@@ -51,12 +51,8 @@ def workdir(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ORCH_DATA_ROOT", str(data_root))
     monkeypatch.delenv("ORCH_REGISTRY", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path
-
-
-def v4_config() -> dict[str, Any]:
-    """The shipped v4 config as a dict, to mutate in tests."""
-    return copy.deepcopy(json.loads(V4.read_text()))
 
 
 @pytest.fixture

@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import attempts
-from orchestrator.track import index
-from orchestrator.core.files import append_json_line, write_json_atomic, write_text_atomic
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.files import (
+    append_json_line,
+    write_json_atomic,
+    write_text_atomic,
+)
+from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.present.report import report_paths
+from orchestrator.track import index
 
 GIB = 1024**3
 HOSTILE = "<script>alert('x')</script>&\"q"  # a config name that must come out as text

@@ -19,8 +19,13 @@ from typing import Any, Iterator
 
 from orchestrator.core.errors import InputError
 from orchestrator.core.files import create_once, make_dir
-from orchestrator.core.records import numbered_json_lines, read_optional_record, read_record, report_skipped
-from orchestrator.core.registry import is_job_id, JobPaths, validate_job_id
+from orchestrator.core.records import (
+    numbered_json_lines,
+    read_optional_record,
+    read_record,
+    report_skipped,
+)
+from orchestrator.core.registry import JobPaths, is_job_id, validate_job_id
 from orchestrator.core.trials import OK, RESULTS, STATUSES
 
 

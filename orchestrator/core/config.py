@@ -13,16 +13,25 @@ import hashlib
 import importlib.util
 import json
 import os
-import stat
 import re
+import stat
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Collection
 from typing import Any
 
 from orchestrator.core.errors import InputError
-from orchestrator.core.fields import Section, boolean, int_at_least, is_int, is_number, one_of, optional, string
+from orchestrator.core.fields import (
+    Section,
+    boolean,
+    int_at_least,
+    is_int,
+    is_number,
+    one_of,
+    optional,
+    string,
+)
 from orchestrator.core.space import SearchSpace, parse_space
 from orchestrator.core.trials import MONITORS, Objective
 

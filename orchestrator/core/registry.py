@@ -29,7 +29,13 @@ from pathlib import Path
 import yaml
 
 from orchestrator.core.errors import InputError
-from orchestrator.core.files import DIR_MODE, STICKY_DIR_MODE, fsync_dir, make_dir, write_text_atomic
+from orchestrator.core.files import (
+    DIR_MODE,
+    STICKY_DIR_MODE,
+    fsync_dir,
+    make_dir,
+    write_text_atomic,
+)
 
 ASSEMBLING_MODE = 0o2755  # an entry being assembled: the group may read it, not yet write in it
 
@@ -100,6 +106,11 @@ class JobPaths:
 
     def __post_init__(self) -> None:
         validate_job_id(self.job_id)
+
+    @classmethod
+    def from_dir(cls, job_dir: Path) -> JobPaths:
+        """The paths of the job whose directory is ``job_dir`` (``<root>/jobs/<job_id>``)."""
+        return cls(job_dir.parent.parent, job_dir.name)
 
     @property
     def dir(self) -> Path:

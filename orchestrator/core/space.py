@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from orchestrator.core.errors import InputError
-from orchestrator.core.fields import did_you_mean, is_int, is_number, json_preview, json_type
+from orchestrator.core.fields import (
+    did_you_mean,
+    is_int,
+    is_number,
+    json_preview,
+    json_type,
+)
 
 FORMS = ("choice", "uniform", "loguniform", "quniform")
 LEGACY_RANGE_KEYS = frozenset({"learning_rate", "decay_rate"})
@@ -121,7 +127,9 @@ class SearchSpace:
 
     def to_hyperopt(self) -> dict[str, Any]:
         """The hyperopt space (a dict of ``hp`` expressions keyed by search key)."""
-        from hyperopt import hp  # imported here only: 1 s that validate/status never pay
+        from hyperopt import (
+            hp,  # imported here only: 1 s that validate/status never pay
+        )
 
         space: dict[str, Any] = {}
         for p in self.params:

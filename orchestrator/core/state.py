@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import Enum
 
-
 EXIT_INTERRUPTED = 75  # a job stopped by a signal after saving its state (EX_TEMPFAIL): resumable
 UNSYNCED = "UNSYNCED"  # the state shown for a SLURM job that ``orch sync`` has not seen yet (no JobState: no
                        # source said anything about it)

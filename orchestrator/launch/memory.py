@@ -60,8 +60,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from orchestrator.core.config import Config
-from orchestrator.launch.scan import ScanReport
 from orchestrator.core.units import GIB
+from orchestrator.launch.scan import ScanReport
 
 PIPELINE_COPIES = 1.05
 JOB_GB = 0.11  # the job process beside the trials: Python, numpy, hyperopt (bench/job_memory.py)

@@ -2,10 +2,10 @@
 
 Nothing from a config reaches the script unquoted: names are validated
 (``config.NAME_RE``), SLURM values are validated tokens, and every path is
-``shlex.quote``d. The job finds its registry directory from the scheduler's
-variables at run time, because the job ID exists only after ``sbatch``, and checks its
-``config.json`` against the hashes the script names (the script itself cannot be changed
-after submission: the scheduler, or the local runner, keeps its own copy).
+``shlex.quote``d. The job finds its ID in its environment at run time, because the ID exists
+only after ``sbatch``, and checks its ``config.json`` against the hashes the script names (the
+script itself cannot be changed after submission: the scheduler, or the local executor, keeps its
+own copy).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 from orchestrator.core.config import Config, config_hash
 from orchestrator.core.errors import InputError
-from orchestrator.launch.site import SiteProfile
 from orchestrator.core.units import slurm_mem
+from orchestrator.launch.site import SiteProfile
 
 LOG_NAME = "job.out"  # JobPaths.log; the %-pattern form is below
 
@@ -36,7 +36,8 @@ class Request:
     qos: str | None
     constraint: str | None
     array: str | None  # e.g. "0-2%2": one task per plane, or per worker of one plane's search
-    workers: int = 1  # tasks of one search (an array submitted once per plane when > 1)
+    workers: int  # tasks of one search (an array submitted once per plane when > 1)
+    signal_s: int  # the job is signalled (USR1) this long before its time limit, to save its state
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,11 +62,13 @@ def build_request(config: Config, profile: SiteProfile, estimated_gb: float, wor
                                            f"{profile.name!r} ({profile.max_mem_gb:g} GB)")
     tasks = workers if workers > 1 else len(config.planes)
     array = f"0-{tasks - 1}" + (f"%{res.max_parallel}" if res.max_parallel else "") if tasks > 1 else None
+    timeout_min = res.timeout_min or profile.default_timeout_min
     return Request(
-        mem_gb=mem, timeout_min=res.timeout_min or profile.default_timeout_min,
+        mem_gb=mem, timeout_min=timeout_min,
         cpus_per_task=res.cpus_per_task or profile.default_cpus_per_task, gpus=res.gpus,
         partition=res.partition or profile.partition, account=res.account or profile.account,
         qos=res.qos or profile.qos, constraint=res.constraint or profile.constraint, array=array, workers=workers,
+        signal_s=min(profile.signal_before_limit_s, timeout_min * 60 // 2),
     )
 
 
@@ -81,7 +84,6 @@ def render(config: Config, request: Request, profile: SiteProfile, root: Path) -
     plane's workers)."""
     jobs = root / "jobs"
     pattern = "%A_%a" if request.array else "%j"
-    signal_s = min(profile.signal_before_limit_s, request.timeout_min * 60 // 2)
     options = [
         f"--job-name={config.label}",
         f"--output={jobs}/{pattern}/{LOG_NAME}",
@@ -89,7 +91,7 @@ def render(config: Config, request: Request, profile: SiteProfile, root: Path) -
         f"--mem={slurm_mem(request.mem_gb)}",
         f"--time={format_time(request.timeout_min)}",
         f"--cpus-per-task={request.cpus_per_task}",
-        f"--signal=B:USR1@{signal_s}",
+        f"--signal=B:USR1@{request.signal_s}",
     ]
     for flag in ("partition", "account", "qos", "constraint"):
         value = getattr(request, flag)
@@ -104,13 +106,15 @@ def render(config: Config, request: Request, profile: SiteProfile, root: Path) -
              f"# orch: {config.label}, site profile {profile.name}",
              "set -euo pipefail", *profile.setup,
              "export PYTHONUNBUFFERED=1 PYTHONSAFEPATH=1",  # never import from the working directory
-             'if [ -n "${ORCH_JOB_ID:-}" ]; then job_id="$ORCH_JOB_ID"',
-             'elif [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then job_id="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
-             'else job_id="$SLURM_JOB_ID"; fi',
-             f'job_dir={shlex.quote(str(jobs))}/"$job_id"',
-             f'exec {shlex.quote(profile.python)} -m jobs.{config.task} --config "$job_dir/config.json" '
-             f'--job-dir "$job_dir" --config-sha256 {",".join(submitted_hashes(config))}']
+             f"exec {shlex.join([profile.python, '-m', *job_command(config, root)])}"]
     return "\n".join(lines) + "\n"
+
+
+def job_command(config: Config, root: Path) -> list[str]:
+    """The job's module and arguments (``python -m`` runs them): the job finds its own ID in its
+    environment (``orchestrator.core.jobenv``), its directory in ``root``, and refuses a
+    ``config.json`` that is none of the submitted ones."""
+    return [f"jobs.{config.task}", "--registry", str(root), "--config-sha256", ",".join(submitted_hashes(config))]
 
 
 def submitted_hashes(config: Config) -> list[str]:

@@ -22,7 +22,13 @@ import numpy as np
 
 from orchestrator.core.config import Config, LabelSpec
 from orchestrator.core.errors import InputError
-from orchestrator.core.npz import BadFile, check_headers, non_finite, read_arrays, read_headers
+from orchestrator.core.npz import (
+    BadFile,
+    check_headers,
+    non_finite,
+    read_arrays,
+    read_headers,
+)
 
 SAMPLE_FILES = 16  # files per directory and plane whose label and images arrays are read
 

@@ -17,24 +17,29 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__
 from orchestrator.core import attempts
-from orchestrator.scheduler import local, slurm
-from orchestrator.core.config import Config, config_hash, load_config, repository_root, require_proposer
+from orchestrator.core.clock import now
+from orchestrator.core.config import (
+    Config,
+    config_hash,
+    load_config,
+    repository_root,
+    require_proposer,
+)
 from orchestrator.core.errors import InputError, OrchError
-from orchestrator.track import index
-from orchestrator.launch.memory import MODEL, MemoryEstimate, calibrate, estimate
 from orchestrator.core.records import read_optional_record
-from orchestrator.core.registry import create_entry, JobPaths, new_local_job_id
-from orchestrator.launch.sbatch import Request, build_request, render
-from orchestrator.launch.scan import ScanReport, scan
-from orchestrator.scheduler.observe import shown_state
-from orchestrator.launch.site import SiteProfile, load_profile
+from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.core.state import TERMINAL_NAMES
+from orchestrator.launch.memory import MODEL, MemoryEstimate, calibrate, estimate
+from orchestrator.launch.sbatch import Request, build_request, job_command, render
+from orchestrator.launch.scan import ScanReport, scan
+from orchestrator.launch.site import SiteProfile, load_profile
+from orchestrator.scheduler.backend import Backend, Batch, of, shown_state
+from orchestrator.track import index
 
 
 @dataclass(frozen=True)
@@ -110,41 +115,35 @@ def units(p: Plan) -> list[Unit]:
     return [Unit(((None, p.config.planes[0]),), False)]
 
 
-def submit(p: Plan, use_local: bool, parent: JobPaths | None = None) -> tuple[list[str],
-                                                                           subprocess.Popen[bytes] | None]:
-    """Queue the plan and record it; return the registry IDs of what was made (a job per task; with
-    several workers, a search per plane) and, for the local executor, the runner process. With
-    ``parent``, the new job is an attempt continuing it, in its search."""
+def submit(p: Plan, backend: Backend, parent: JobPaths | None = None) -> list[str]:
+    """Queue the plan held, record it, release it; return the registry IDs of what was made (a job per
+    task; with several workers, a search per plane). With ``parent``, the new job is an attempt
+    continuing it, in its search. If recording or releasing fails, what was queued is withdrawn and the
+    entries made for it are removed."""
     lineage = _lineage(parent)
+    batch = Batch(p.root, p.script, tuple(job_command(p.config, p.root)), p.request.timeout_min, p.request.signal_s,
+                  p.request.gpus)
     made: list[tuple[Unit, str]] = []
     created: list[str] = []
     try:
         for unit in units(p):
-            base = new_local_job_id() if use_local else slurm.run_sbatch_held(p.script)
+            base = backend.submit_held(batch)
             made.append((unit, base))
-            _record(p, base, "local" if use_local else "slurm", unit, created, lineage)
+            _record(p, base, backend.name, unit, created, lineage)
         _mark(parent, created)
-        if not use_local:
-            for _, base in made:
-                slurm.run_release(base)
+        for unit, base in made:
+            backend.release(batch, base, _task_ids(base, unit.tasks))
     except BaseException as exc:
-        _undo(p.root, [] if use_local else [base for _, base in made], created, exc, parent)
+        _undo(p.root, backend, [base for _, base in made], created, exc, parent)
         raise
-    shown: list[str] = []  # what the user is told: each search, or each job
-    groups: list[list[str]] = []  # what the local executor runs at once, in turn
-    for unit, base in made:
-        ids = _task_ids(base, unit.tasks)
-        shown += [base] if unit.search else ids
-        groups += [ids] if unit.search else [[job_id] for job_id in ids]
-    return shown, (local.launch(p.root, groups, p.script) if use_local else None)
+    return [job_id for unit, base in made for job_id in ([base] if unit.search else _task_ids(base, unit.tasks))]
 
 
 def _task_ids(base: str, tasks: tuple[Task, ...]) -> list[str]:
     return [base if task is None else f"{base}_{task}" for task, _ in tasks]
 
 
-def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list[str],
-                                                                            subprocess.Popen[bytes] | None]:
+def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> list[str]:
     """A new attempt continuing ``job_id`` (same frozen config, same scheduler), resuming its search.
     The job must have ended in the registry (``orch sync`` records that) and have no attempt yet, and
     one command at a time may make it (``attempts.reserve_next``), so two attempts never run the same
@@ -161,10 +160,10 @@ def resubmit(root: Path, job_id: str, mem_gb: float | None = None) -> tuple[list
         raise InputError(f"job {job_id}", f"is {state} in the registry; a new attempt needs it ended: "
                                           f"orch cancel {job_id}, then orch sync")
     attempts.reserve_next(parent, {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(),
-                                   "reserved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                                   "reserved_at": now()})
     try:
         p = plan(parent.config, root, mem_gb, workers=1, submitted=attempts.submitted_config(submission))
-        return submit(p, use_local=submission["scheduler"] == "local", parent=parent)
+        return submit(p, of(submission), parent=parent)
     except BaseException:
         attempts.release_next(parent)
         raise
@@ -222,7 +221,7 @@ def _entry(p: Plan, job_id: str, plane: str, submission: dict[str, Any], created
 def _provenance(p: Plan, scheduler: str) -> dict[str, Any]:
     c = p.config
     return {
-        "scheduler": scheduler, "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "scheduler": scheduler, "submitted_at": now(),
         "user": getpass.getuser(), "host": socket.gethostname(), "orch_version": __version__,
         "config": {"name": c.name, "version": c.version, "label": c.label, "path": str(c.path),
                    "parent": c.frozen().get("parent"), "task": c.task},
@@ -247,12 +246,13 @@ def git_state(path: Path) -> dict[str, Any] | None:
     return {"commit": head.stdout.strip(), "config_modified": bool(dirty.stdout.strip())}
 
 
-def _undo(root: Path, bases: list[str], job_ids: list[str], cause: BaseException, parent: JobPaths | None) -> None:
-    """Cancel the queued jobs of a submission whose recording or release failed, and remove the
-    entries made for them."""
+def _undo(root: Path, backend: Backend, bases: list[str], job_ids: list[str], cause: BaseException,
+          parent: JobPaths | None) -> None:
+    """Withdraw the held submissions whose recording or release failed, and remove the entries made
+    for them."""
     for base in bases:
         try:
-            slurm.run_cancel(base)
+            backend.withdraw(base)
         except OrchError as exc:
             cause.add_note(f"and cancelling job {base} failed too: {exc}; cancel it by hand")
     for job_id in job_ids:
@@ -260,4 +260,3 @@ def _undo(root: Path, bases: list[str], job_ids: list[str], cause: BaseException
     if parent is not None:
         for job_id in job_ids:
             (parent.children / job_id).unlink(missing_ok=True)
-

@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import attempts
-from orchestrator.track import index
 from orchestrator.core.config import load_config
 from orchestrator.core.errors import InputError
-from orchestrator.present.lineage import diff
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths
-from orchestrator.present.page import fmt, markdown_table
-from orchestrator.track.status import duration, job_rows, job_view
 from orchestrator.core.units import GIB
+from orchestrator.present.lineage import diff
+from orchestrator.present.page import fmt, markdown_table
+from orchestrator.track import index
+from orchestrator.track.status import duration, job_rows, job_view
 
 COLUMNS = ["version", "job ID(s)", "trials", "proposer", "best trial", "objective", "val acc", "test F1", "test AUC",
            "MaxRSS", "wall time", "changes from the previous row"]
@@ -113,7 +113,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 
 def to_html(rows: list[dict[str, Any]]) -> str:
     from orchestrator.present import plots
-    from orchestrator.present.page import Figure, Page, Table, to_html as render
+    from orchestrator.present.page import Figure, Page, Table
+    from orchestrator.present.page import to_html as render
 
     page = Page("orch compare")
     page.add(Table(COLUMNS, table_rows(rows), sortable=True))

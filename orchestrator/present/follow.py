@@ -3,16 +3,15 @@
 Every poll reads the searches' trial records (what ``orch status`` reads) and shows each trial as it
 ends: on a terminal a progress bar per search (tqdm: trials done of total, best so far, elapsed and
 the time left at the trials' pace), otherwise one line per finished trial. A search has ended when
-its job has: the local runner recorded its end (its state is known at once), or SLURM no longer
-queues it (its state is what the job's own records say, ENDED when they say nothing: ``orch sync``
-records the scheduler's word). Then a summary per search: state, best trial and its point, test
+its backend says so (``Backend.end_state``): the local executor recorded its end (its state is known
+at once), or SLURM no longer queues it (its state is what the job's own records say, ENDED when they
+say nothing: ``orch sync`` records the scheduler's word). Then a summary per search: state, best trial and its point, test
 metrics, the result file and the report (made as ``orch report`` makes it), and the commands to go
 on with.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,18 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from orchestrator.core import attempts
-from orchestrator.scheduler import slurm
 from orchestrator.core.errors import OrchError
-from orchestrator.track.index import read_submission, total_trials
 from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths
-from orchestrator.scheduler.observe import own_records, shown_state
-from orchestrator.core.state import TERMINAL_NAMES
-from orchestrator.track.status import duration
 from orchestrator.core.trials import FAILED, PRUNED, RESULTS
-
-LOCAL_POLL_S = 1.0  # a local job's records are on this machine: cheap to read often
-ENDED = "ENDED"  # a SLURM job that left the queue without its own records saying how (timeout, kill, cancel)
+from orchestrator.scheduler.backend import Backend, of
+from orchestrator.track.index import read_submission, total_trials
+from orchestrator.track.status import duration
 
 
 @dataclass
@@ -50,14 +44,19 @@ class Followed:
     def label(self) -> str:
         return (self.submission.get("config") or {}).get("label") or "?"
 
+    @property
+    def backend(self) -> Backend:
+        return of(self.submission)
+
     def records(self) -> list[dict[str, Any]]:
         return attempts.search_records(self.paths, attempts.SUMMARY_CHARS)
 
 
-def follow(root: Path, job_ids: list[str], poll_s: float, runner: subprocess.Popen[bytes] | None,
-           out: TextIO | None = None, make_report: Callable[[Path, str], Path] | None = None) -> int:
-    """Follow ``job_ids`` (each a search, as ``submit`` returns them) until every one ended, printing to
-    ``out`` (standard output); print the summaries; 0 when every search completed, else 1."""
+def follow(root: Path, job_ids: list[str], poll_s: float, out: TextIO | None = None,
+           make_report: Callable[[Path, str], Path] | None = None) -> int:
+    """Follow ``job_ids`` (each a search, as ``submit`` returns them) until every one ended, looking every
+    ``poll_s`` (or as often as their backend says), printing to ``out`` (standard output); print the
+    summaries; 0 when every search completed, else 1."""
     out = out or sys.stdout
     searches = [_followed(JobPaths(root, job_id)) for job_id in job_ids]
     bars = out.isatty()
@@ -67,7 +66,7 @@ def follow(root: Path, job_ids: list[str], poll_s: float, runner: subprocess.Pop
         for s in searches:
             s.bar = tqdm(total=s.total, desc=f"{s.paths.job_id} {s.label}", unit="trial", file=out,
                          dynamic_ncols=True)
-    interval = LOCAL_POLL_S if runner is not None else poll_s
+    interval = min(s.backend.poll_s or poll_s for s in searches)
     try:
         while True:
             for s in searches:
@@ -94,7 +93,7 @@ def _followed(paths: JobPaths) -> Followed:
 
 def _poll(s: Followed, out: TextIO) -> None:
     """Show the trials that ended since the last poll; note the search's end."""
-    ended = end_state(s.paths, s.submission)  # before the records: a search seen ended has all its records written
+    ended = s.backend.end_state(s.paths, s.submission)  # before the records: a search seen ended has all its records written
     records = s.records()
     best = attempts.best_record(records)
     for record in sorted((r for r in records if r["trial"] not in s.seen), key=lambda r: r["trial"]):
@@ -128,20 +127,6 @@ def trial_line(record: dict[str, Any], best: dict[str, Any] | None, done: int, t
 def best_text(best: dict[str, Any]) -> str:
     """The best trial so far, in a few words."""
     return f"best {best['objective_name']} {best['objective']:.4f} (trial {best['trial'] + 1})"
-
-
-def end_state(paths: JobPaths, submission: dict[str, Any]) -> str | None:
-    """The state of a search that ended (None while it runs): a local job's from its runner's record; a
-    SLURM job's, once it left the queue, from its own records (ENDED when they say nothing)."""
-    if submission.get("scheduler") == "local":
-        state = shown_state(paths, submission, read_optional_record(paths.scheduler)).state
-        return state if state in TERMINAL_NAMES else None
-    if slurm.run_squeue_states(paths.job_id):
-        return None
-    if submission.get("worker_ids"):
-        return "COMPLETED" if attempts.search_result(paths) else ENDED
-    own = own_records(paths)
-    return own.state.value if own else ENDED
 
 
 def _report(root: Path, job_id: str) -> Path:

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import quote
 
-from orchestrator.track import index
-from orchestrator.present import report
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.files import make_dir, write_text_atomic
-from orchestrator.present.page import Cell, Filters, fmt, Link, Page, Table, to_html
 from orchestrator.core.records import report_skipped
 from orchestrator.core.registry import JobPaths
+from orchestrator.present import report
+from orchestrator.present.page import Cell, Filters, Link, Page, Table, fmt, to_html
+from orchestrator.track import index
 from orchestrator.track.status import duration, job_rows
 
 PAGE = Path("index") / "overview.html"  # beside the index: the folder every member's sync replaces files in

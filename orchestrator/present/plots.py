@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from typing import Any, Sequence
+
 from orchestrator.core.trials import FAILED, OK, PRUNED, Objective
 
 

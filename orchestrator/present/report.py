@@ -14,17 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import attempts
-from orchestrator.present import insights, plots
 from orchestrator.core.config import load_config
-from orchestrator.present.lineage import diff
-from orchestrator.present.page import Figure, fmt, Page, Table, to_html, to_markdown
 from orchestrator.core.files import make_dir, write_atomic, write_text_atomic
 from orchestrator.core.records import read_json, read_record
-from orchestrator.core.registry import artifacts_dir, JobPaths
-from orchestrator.track.status import duration, job_view
+from orchestrator.core.registry import JobPaths, artifacts_dir
+from orchestrator.core.trials import FAILED, OK, Objective
 from orchestrator.core.units import GIB, mib_to_gib
-from orchestrator.core.trials import OK, FAILED, Objective
-
+from orchestrator.present import insights, plots
+from orchestrator.present.lineage import diff
+from orchestrator.present.page import Figure, Page, Table, fmt, to_html, to_markdown
+from orchestrator.track.status import duration, job_view
 
 
 def build(root: Path, job_id: str) -> Page:

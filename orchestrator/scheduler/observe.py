@@ -1,22 +1,17 @@
 """What each source says about a job's state now: sacct's job and step lines, squeue or scontrol,
-the local executor's record, the job's own records, and (for a search of several workers) its
-workers' states. Pure readings; ``orchestrator.track.sync`` decides what to do with them, and
-``shown_state`` is what ``orch status`` and the report show without asking the scheduler."""
+the job's own records, and (for a search of several workers) its workers' states. Pure readings,
+shared by the backends (``orchestrator.scheduler.backend``); ``orchestrator.track.sync`` decides
+what to do with them."""
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
-from orchestrator.core import attempts
-from orchestrator.scheduler import slurm
-from orchestrator.scheduler.local import is_runner
-from orchestrator.core.records import read_json, read_optional_record
+from orchestrator.core import slurm
+from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths
-from orchestrator.core.state import EXIT_INTERRUPTED, TERMINAL_NAMES, UNSYNCED, JobState, from_slurm
-from orchestrator.core.units import mib_to_bytes
+from orchestrator.core.state import JobState, from_slurm
 
 
 @dataclass
@@ -68,34 +63,6 @@ def queue_observations(rows: list[slurm.QueueRow], source: str) -> dict[str, Obs
                                   r.exit_code, r.signal) for r in rows}
 
 
-def local_observation(paths: JobPaths) -> Observation:
-    """A local job's state from the local executor's record."""
-    if not paths.local_state.exists():
-        return Observation(JobState.PENDING, "waiting for the local runner", "local")
-    state = read_json(paths.local_state)
-    if "exit_code" in state:
-        code = state["exit_code"]
-        rss = mib_to_bytes(state["max_rss_mb"]) if state.get("max_rss_mb") is not None else None
-        if state.get("cancelled"):
-            job_state = JobState.CANCELLED
-        elif code == 0:
-            job_state = JobState.COMPLETED
-        elif code == EXIT_INTERRUPTED:
-            job_state = JobState.PREEMPTED
-        else:
-            job_state = JobState.FAILED
-        started, ended = state.get("started_at"), state.get("ended_at")
-        elapsed = ((datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
-                   if started and ended else None)
-        return Observation(job_state, "" if code == 0 else f"exit code {code}", "local", code, None, rss,
-                           elapsed, None, started, ended)
-    if state.get("host") != socket.gethostname():
-        return Observation(JobState.UNKNOWN, f"running on {state.get('host')}; cannot check from here", "local")
-    if is_runner(state["runner_pid"], paths.job_id):  # whoever's it is: never a reused pid, nor a zombie
-        return Observation(JobState.RUNNING, "", "local", start=state.get("started_at"))
-    return Observation(JobState.NODE_FAIL, "the local runner died without recording an exit", "local")
-
-
 def search_observation(states: list[str | None], has_result: bool) -> Observation:
     """A search's state from its workers' (newest attempts') states: RUNNING while any runs, PENDING
     while any waits; once all ended, COMPLETED if the final step wrote the result, else the state of
@@ -143,31 +110,12 @@ def with_own_end(paths: JobPaths, observation: Observation) -> Observation:
 @dataclass(frozen=True)
 class Shown:
     """The state shown for a job, its reason and where it comes from (``source``: sacct, squeue, the
-    local runner, ...); ``own``: what the job's own records say when the scheduler's word is not in
-    yet (a SLURM job that wrote its end before ``orch sync`` saw it)."""
+    local executor's record, ...); ``live``: read now from the executor's record rather than from what
+    ``orch sync`` last saw; ``own``: what the job's own records say when the scheduler's word is not
+    in yet (a SLURM job that wrote its end before ``orch sync`` saw it)."""
 
     state: str
     reason: str
     source: str
     own: Observation | None = None
-
-
-def shown_state(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] | None) -> Shown:
-    """The state of a job without asking the scheduler. A local job's is its runner's record, so its
-    end shows at once; once sync settled it, sync's record (the same, and its recovery). A SLURM job's
-    is sync's record, ``UNSYNCED`` before sync saw it."""
-    scheduler = scheduler or {}
-    if submission.get("scheduler") == "local" and "recovery" not in scheduler:
-        if submission.get("worker_ids"):
-            newest = [attempts.newest(JobPaths(paths.root, w)) for w in attempts.workers(paths)]
-            states = [shown_state(p, read_optional_record(p.submission) or {}, read_optional_record(p.scheduler)).state
-                      for p in newest]
-            seen = search_observation(states, attempts.search_result(paths) is not None)
-        else:
-            seen = with_own_end(paths, local_observation(paths))
-        return Shown(seen.state.value, seen.reason, "the local runner")
-    if scheduler:
-        state = scheduler["state"]
-        own = None if state in TERMINAL_NAMES else own_records(paths)
-        return Shown(state, scheduler.get("reason") or "", scheduler.get("source") or "an unknown source", own)
-    return Shown(UNSYNCED, "orch sync has not seen this job yet", "none", own_records(paths))
+    live: bool = False

@@ -3,18 +3,14 @@ never retried. A whole array is cancelled by its base ID, a search of several wo
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 from pathlib import Path
 
 from orchestrator.core import attempts
-from orchestrator.scheduler import slurm
-from orchestrator.scheduler.local import is_runner
 from orchestrator.core.errors import InputError
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths, validate_job_id
 from orchestrator.core.state import JobState
+from orchestrator.scheduler import backend
 from orchestrator.track.status import array_tasks
 
 
@@ -43,16 +39,4 @@ def cancel(root: Path, job_id: str) -> str:
         state = JobState(read_json(paths.scheduler)["state"])
         if state.terminal:
             raise InputError(f"job {job_id}", f"has already ended ({state.value})")
-    if submission["scheduler"] == "slurm":
-        slurm.run_cancel(job_id)
-        return f"cancel sent to SLURM for {job_id}; orch sync records it"
-    local = read_json(paths.local_state) if paths.local_state.exists() else None
-    if local is None or "exit_code" in local:
-        raise InputError(f"job {job_id}", "the local runner is not running it")
-    if local["host"] != socket.gethostname():
-        raise InputError(f"job {job_id}", f"runs on {local['host']}; cancel it there")
-    pid = int(local["runner_pid"])
-    if not is_runner(pid, paths.job_id):
-        raise InputError(f"job {job_id}", f"process {pid} is not its local runner (any more); nothing sent")
-    os.kill(pid, signal.SIGTERM)
-    return f"stop sent to the local runner of {job_id} (pid {local['runner_pid']}); orch sync records it"
+    return backend.of(submission).cancel(job_id, [JobPaths(root, task) for task in tasks])

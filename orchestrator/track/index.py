@@ -14,15 +14,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.attempts import (SUMMARY_CHARS, best_record, children, descendants, is_search_entry, search_of,
-                                   search_records, search_result, workers)
+from orchestrator.core.attempts import (
+    SUMMARY_CHARS,
+    best_record,
+    children,
+    descendants,
+    is_search_entry,
+    search_of,
+    search_records,
+    search_result,
+    workers,
+)
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import make_dir, open_file, write_json_atomic
 from orchestrator.core.records import read_optional_record, read_record, report_skipped
-from orchestrator.core.registry import is_job_id, JobPaths, jobs_dir
-from orchestrator.scheduler.observe import shown_state
+from orchestrator.core.registry import JobPaths, is_job_id, jobs_dir
 from orchestrator.core.state import UNSYNCED
 from orchestrator.core.units import gib, mib_to_gib
+from orchestrator.scheduler import backend
+from orchestrator.scheduler.backend import shown_state
 
 INDEX = Path("index") / "index.json"  # in a folder of its own: the root is sticky, and every member's sync rewrites it
 UNREADABLE = "UNREADABLE"  # the state shown for a job whose files cannot be read
@@ -77,8 +87,8 @@ def read_submission(paths: JobPaths) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     where = paths.submission
-    if submission.get("scheduler") not in ("slurm", "local"):
-        raise OrchError(f"{where}: scheduler: expected slurm or local")
+    if submission.get("scheduler") not in backend.NAMES:
+        raise OrchError(f"{where}: scheduler: expected one of {', '.join(backend.NAMES)}")
     try:
         moment: datetime | None = datetime.fromisoformat(submission["submitted_at"])
     except (KeyError, TypeError, ValueError):

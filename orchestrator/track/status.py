@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import attempts, claims
-from orchestrator.track import index
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.files import open_file
 from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths, validate_job_id
-from orchestrator.scheduler.observe import shown_state
 from orchestrator.core.state import UNSYNCED
-from orchestrator.core.units import GIB, KIB, mib_to_gib
 from orchestrator.core.trials import FAILED, PRUNED, RESULTS
+from orchestrator.core.units import GIB, KIB, mib_to_gib
+from orchestrator.scheduler.backend import shown_state
+from orchestrator.track import index
 
 LOG_LINES = 15
 LOG_BYTES = 64 * KIB  # the most of a log's end read to show its last lines
@@ -98,7 +98,7 @@ def job_view(root: Path, job_id: str) -> dict[str, Any]:
     shown = shown_state(paths, submission, scheduler)
     return {
         "job_id": job_id, "submission": submission, "scheduler": scheduler,
-        "state": {"state": shown.state, "reason": shown.reason, "source": shown.source,
+        "state": {"state": shown.state, "reason": shown.reason, "source": shown.source, "live": shown.live,
                   "own": {"state": shown.own.state.value, "reason": shown.own.reason} if shown.own else None},
         "run": read_optional_record(paths.run), "data": read_optional_record(paths.data_record), "result": result,
         "local": read_optional_record(paths.local_state),
@@ -173,8 +173,8 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
         lines.append(f"newer    this search continues in {view['newest_attempt']}: orch status {view['newest_attempt']}")
     shown, own = view["state"], view["state"]["own"]
     synced = view["synced_at"] if "recovery" not in sched else sched.get("changed_at")
-    if shown["source"] == "the local runner":
-        freshness = "  (the local runner's record)"
+    if shown["live"]:
+        freshness = f"  ({shown['source']})"
     else:
         freshness = f"  (scheduler state synced {ago(synced, now)}, from {shown['source']})" if sched else ""
     lines.append(f"state    {shown['state']}" + (f": {shown['reason']}" if shown["reason"] else "") + freshness)

@@ -16,24 +16,34 @@ import fcntl
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.core import attempts, sweep
-from orchestrator.track import index
-from orchestrator.present import overview
-from orchestrator.scheduler import slurm
+from orchestrator.core.clock import iso, now_utc
 from orchestrator.core.config import load_config
-from orchestrator.core.errors import OrchError, SchedulerError
-from orchestrator.track.recovery import Policy, decide
-from orchestrator.core.files import STICKY_DIR_MODE, make_dir, open_file, write_json_atomic
+from orchestrator.core.errors import OrchError
+from orchestrator.core.files import (
+    STICKY_DIR_MODE,
+    make_dir,
+    open_file,
+    write_json_atomic,
+)
 from orchestrator.core.records import read_optional_record, read_record
 from orchestrator.core.registry import JobPaths, jobs_dir
-from orchestrator.launch.site import load_profile
-from orchestrator.scheduler.observe import (Observation, local_observation, own_records, queue_observations,
-                                          sacct_observations, search_observation, with_own_end)
 from orchestrator.core.state import JobState
+from orchestrator.launch.site import load_profile
+from orchestrator.present import overview
+from orchestrator.scheduler import backend
+from orchestrator.scheduler.observe import (
+    Observation,
+    own_records,
+    search_observation,
+    with_own_end,
+)
+from orchestrator.track import index
+from orchestrator.track.recovery import Policy, decide
 
 GRACE_S = 900  # a job may be invisible to sacct this long before its own records may settle it
 
@@ -51,14 +61,6 @@ class Report:
     skipped: str | None = None
     changed: list[str] = field(default_factory=list)  # jobs whose state, reason or MaxRSS changed, or that settled
     overview: str | None = None  # the overview page, when this tick rewrote it
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
 
 
 class Lock:
@@ -89,12 +91,6 @@ def save_scheduler_record(paths: JobPaths, record: dict[str, Any]) -> None:
     write_json_atomic(paths.scheduler, record)
 
 
-def sacct_start(submissions: list[dict[str, Any]]) -> str:
-    """``--starttime`` for sacct: an hour before the earliest submission, in the cluster's local time."""
-    earliest = min(datetime.fromisoformat(s["submitted_at"]) for s in submissions) - timedelta(hours=1)
-    return earliest.astimezone().strftime("%Y-%m-%dT%H:%M:%S")
-
-
 class Tick:
     """One sync tick over the registry at ``root``."""
 
@@ -110,7 +106,7 @@ class Tick:
         self.report.tracked = len(tracked)
         searches = [t for t in tracked if t[1].get("worker_ids")]
         jobs = [t for t in tracked if not t[1].get("worker_ids")]
-        observed = self.observe_slurm([t for t in jobs if t[1]["scheduler"] == "slurm"])
+        observed = self.observe(jobs)
         for paths, submission, previous in jobs:
             self.each(paths, lambda: self.sync_job(paths, submission, previous, observed))
         for paths, submission, previous in searches:  # after their workers, whose records they sum up
@@ -167,9 +163,9 @@ class Tick:
 
     def sync_job(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None,
                  observed: dict[str, Observation]) -> None:
-        """Update one job's record from what the scheduler (or its local runner) says, recover it once it
+        """Update one job's record from what the scheduler (or the local executor) says, recover it once it
         ended, and refresh its row."""
-        observation = local_observation(paths) if submission["scheduler"] == "local" else observed.get(paths.job_id)
+        observation = observed.get(paths.job_id)
         if observation is not None:
             observation = with_own_end(paths, observation)
         current = self.update(paths, submission, previous, observation)
@@ -246,32 +242,17 @@ class Tick:
             self.report.problems.append(f"{exc}; the job is observed anew")
             return None
 
-    def call(self, what: Callable[[], Any]) -> Any:
-        self.report.scheduler_calls += 1
-        return what()
-
-    def observe_slurm(self, jobs: list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]) -> dict[str, Observation]:
-        if not jobs:
-            return {}
-        bases = sorted({(s.get("array_job_id") or p.job_id) for p, s, _ in jobs})
-        start = sacct_start([s for _, s, _ in jobs])
-        try:
-            observed = sacct_observations(self.call(lambda: slurm.run_sacct(bases, start)))
-        except SchedulerError as exc:
-            self.report.problems.append(f"sacct failed ({exc}); using scontrol show job and the jobs' own "
-                                        "records instead; no job is marked failed for want of data")
-            try:
-                return queue_observations(self.call(slurm.run_scontrol_show), "scontrol")
-            except SchedulerError as again:
-                self.report.problems.append(f"scontrol show job failed too ({again}); states left as they were")
-                return {}
-        missing = [p.job_id for p, _, _ in jobs if p.job_id not in observed]
-        if missing:
-            try:
-                queued = queue_observations(self.call(slurm.run_squeue), "squeue")
-                observed.update({j: queued[j] for j in missing if j in queued})
-            except SchedulerError as exc:
-                self.report.problems.append(f"squeue failed ({exc})")
+    def observe(self, jobs: list[tuple[JobPaths, dict[str, Any], dict[str, Any] | None]]) -> dict[str, Observation]:
+        """What each backend says of its jobs now, one look per backend."""
+        by_backend: dict[str, list[tuple[JobPaths, dict[str, Any]]]] = {}
+        for paths, submission, _ in jobs:
+            by_backend.setdefault(submission["scheduler"], []).append((paths, submission))
+        observed: dict[str, Observation] = {}
+        for name, its_jobs in by_backend.items():
+            seen = backend.named(name).observe(its_jobs)
+            observed.update(seen.jobs)
+            self.report.scheduler_calls += seen.calls
+            self.report.problems += seen.problems
         return observed
 
     def update(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None,
@@ -318,6 +299,8 @@ class Tick:
         kids = attempts.children(paths)
         if kids:
             decision_text, child = f"already continued by {', '.join(kids)}", kids[-1]
+        elif not backend.of(submission).recovers:
+            decision_text, child = "not recovered: a debugging run (orch submit --debug) is run again by hand", None
         else:
             try:
                 policy = self.policy(paths, submission)
@@ -325,9 +308,11 @@ class Tick:
                                   record.get("max_rss_bytes"), policy)
                 decision_text, child = decision.reason, None
                 if decision.resubmit:
-                    from orchestrator.launch.submit import resubmit  # the submit path loads the data scan
+                    from orchestrator.launch.submit import (
+                        resubmit,  # the submit path loads the data scan
+                    )
 
-                    job_ids, _ = resubmit(self.root, paths.job_id, decision.mem_gb)
+                    job_ids = resubmit(self.root, paths.job_id, decision.mem_gb)
                     child = job_ids[0]
                     self.report.changes.append(f"{paths.job_id}: {decision.reason}: new attempt {child}")
             except OrchError as exc:

@@ -9,8 +9,8 @@ import keras
 import pytest
 
 from jobs.model import build_model
-from orchestrator.launch.memory import Network
 from orchestrator.core.space import KEYS
+from orchestrator.launch.memory import Network
 
 BASE = {"n_conv_layers": 2, "n_filters": 16, "kernel_size": 3, "pooling": "max", "n_dense_layers": 1,
         "n_dense_units": 32, "dropout_rate": 0.0, "learning_rate": 1e-3, "decay_rate": 1.0, "batch_size": 64}

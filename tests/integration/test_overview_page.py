@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import pytest
 
-from orchestrator.track import index
 from orchestrator.present import overview
+from orchestrator.track import index
 from tests.overview_registry import HOSTILE, make_registry
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 from orchestrator.core.attempts import search_records
 from orchestrator.core.records import read_json_lines
 from orchestrator.core.registry import JobPaths
-from tests.integration.test_recovery import Orch, submitted
+from tests.helpers import Orch, submitted
 
 pytestmark = pytest.mark.slow
 

@@ -9,43 +9,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
 from orchestrator.core import attempts
 from orchestrator.core.records import read_json_lines
 from orchestrator.core.registry import JobPaths
+from tests.helpers import REPO, Orch, submitted, sync_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
-REPO = Path(__file__).resolve().parents[2]
-Orch = Callable[..., tuple[int, str, str]]
-
-
-def submitted(orch: Orch, *args: str) -> str:
-    code, out, err = orch(*args)
-    assert code == 0, err
-    return out.split(": ")[1].split()[0]
-
-
-def sync_until(orch: Orch, job_id: str, states: set[str], root: Path, timeout_s: float = 300) -> dict[str, Any]:
-    """Run ticks (as cron would) until the job's registry state is one of ``states``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        code, _, err = orch("sync", "--quiet")
-        assert code == 0, err
-        path = JobPaths(root, job_id).scheduler
-        if path.exists():
-            record = json.loads(path.read_text())
-            if record["state"] in states and (record["state"] not in TERMINAL or "recovery" in record):
-                return record
-        time.sleep(1)
-    pytest.fail(f"{job_id} did not reach {states} within {timeout_s} s")
-
-
-TERMINAL = {"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED", "PREEMPTED", "NODE_FAIL"}
-
-
 def test_out_of_memory_is_retried_with_more_memory_and_the_search_completes(
         small_config: Callable[..., Path], workdir: Path, orch: Orch) -> None:
     root = workdir / "registry"

@@ -15,7 +15,7 @@ import pytest
 from orchestrator.core.config import PLANES
 from orchestrator.core.records import read_json_lines
 from orchestrator.core.registry import JobPaths
-from orchestrator.scheduler.slurm import SacctRow, run_sacct
+from orchestrator.core.slurm import SacctRow, run_sacct
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm")]
 TERMINAL = {"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED", "NODE_FAIL", "PREEMPTED"}

@@ -19,7 +19,8 @@ from orchestrator.core.attempts import members, search_records
 from orchestrator.core.records import read_json_lines
 from orchestrator.core.registry import JobPaths
 from orchestrator.launch.submit import plan, submit
-from tests.integration.test_recovery import Orch, submitted, sync_until
+from orchestrator.scheduler.local_backend import Local
+from tests.helpers import Orch, local_end, submitted, sync_until
 
 pytestmark = pytest.mark.slow
 
@@ -56,13 +57,14 @@ def test_three_local_workers_one_killed_mid_trial_still_run_nine_trials_once(
     root = workdir / "registry"
     config = small_config("workers", evals=9, epochs=3, resources={"workers": 3, "heartbeat_limit_s": 4},
                           model={"algorithm": "optuna_tpe", "startup_trials": 3})  # parallel Optuna, liar and all
-    [search], runner = submit(plan(config, root), use_local=True)
+    [search] = submit(plan(config, root), Local())
     assert [m.job_id for m in members(JobPaths(root, search))] == [f"{search}_{n}" for n in range(3)]
     wait_for(lambda: len(search_records(JobPaths(root, search))) >= 2, 300, "no trial finished")
     victim = wait_for(lambda: running_claim(root, search), 120, "no trial running")
     os.kill(victim.owner()["pid"], signal.SIGKILL)  # the worker's job process; its trial dies with it
     killed_at = time.time()
-    assert runner.wait(timeout=600) != 0  # one task of the group was killed
+    for member in members(JobPaths(root, search)):
+        local_end(member, timeout_s=600)
 
     every = [r for records in worker_records(root, search).values() for r in records]
     assert sorted(r["trial"] for r in every) == list(range(9))  # none twice, none lost
@@ -100,7 +102,7 @@ def test_cancelling_a_local_search_stops_every_worker(small_config: Callable[...
     for n in (0, 1):
         wait_for(lambda: running_claim(root, search, f"{search}_{n}"), 300, f"worker {n} never ran a trial")
     code, out, err = orch("cancel", search)
-    assert code == 0 and out.count("stop sent to the local runner") == 2, err
+    assert code == 0 and out.count("stop sent to the local executor's task") == 2, err
     workers = [JobPaths(root, f"{search}_{n}") for n in (0, 1)]
     wait_for(lambda: all("exit_code" in json.loads(w.local_state.read_text()) for w in workers), 120,
              "the workers did not stop")

@@ -1,9 +1,9 @@
 """A stand-in job process for the coordination tests: the real search loop, claims and heartbeat,
 with a trial that sleeps and records loss = learning_rate instead of training Keras.
 
-``python -m tests.unit.stub_worker CONFIG ROOT JOB_ID TOTAL SLEEP_S --job-dir ROOT/jobs/JOB_ID``:
-the last two arguments are what ``holder_gone`` finds in a real job's command line, so a live
-stand-in is never judged gone, however late its heartbeat.
+``python -m tests.unit.stub_worker CONFIG ROOT JOB_ID TOTAL SLEEP_S``: its claims name this process
+(pid and start time), as a real job's do, so a live stand-in is never judged gone, however late its
+heartbeat.
 """
 
 from __future__ import annotations
@@ -42,10 +42,9 @@ class StubRunner:
 
 
 def main(argv: list[str]) -> None:
-    config_file, root, job_id, total, sleep_s, flag, job_dir = argv
+    config_file, root, job_id, total, sleep_s = argv
     config = load_config(config_file)
     paths = JobPaths(Path(root), job_id)
-    assert (flag, Path(job_dir)) == ("--job-dir", paths.dir)
     run_search(config, paths, StubRunner(paths, float(sleep_s)),
                Coordinator(paths, int(total), config.resources.heartbeat_limit_s), log=lambda _: None)
 

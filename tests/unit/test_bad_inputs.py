@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from orchestrator.launch.synthetic import generate
-from tests.conftest import v4_config
-from tests.unit.test_non_finite import poison
+from tests.helpers import poison, v4_config
 
 Case = Callable[[dict[str, Any], Path], None]  # mutates the config dict; may change files under the data dir
 

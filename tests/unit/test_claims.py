@@ -19,13 +19,13 @@ import pytest
 
 from jobs.coordination import Coordinator, Heartbeat, holder_gone
 from jobs.search import run_search
-from orchestrator.core import claims
+from orchestrator.core import claims, jobenv
 from orchestrator.core.attempts import mark_child, search_records
 from orchestrator.core.config import load_config
 from orchestrator.core.files import append_json_line
 from orchestrator.core.records import read_json_lines
-from orchestrator.core.registry import create_entry, JobPaths
-from tests.conftest import REPO, v4_config
+from orchestrator.core.registry import JobPaths, create_entry
+from tests.helpers import REPO, v4_config
 from tests.unit.stub_worker import StubRunner
 
 SEARCH = "local-20261201T000000-aaaaaa"
@@ -126,27 +126,40 @@ def test_the_heartbeat_touches_the_claim_and_notices_a_takeover(tmp_path: Path) 
     assert heartbeat.lost and lost == [True]
 
 
-def test_a_local_holder_is_gone_when_its_process_is(tmp_path: Path) -> None:
+def test_a_holder_on_this_host_is_gone_when_its_process_is() -> None:
     job_id = worker_id(0)
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "--job-dir", f"/r/jobs/{job_id}"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        while b"--job-dir" not in Path(f"/proc/{child.pid}/cmdline").read_bytes():
-            time.sleep(0.01)  # until it has exec'd
-        host = socket.gethostname()
-        assert not holder_gone({"job_id": job_id, "host": host, "pid": child.pid})
-        assert holder_gone({"job_id": worker_id(1), "host": host, "pid": child.pid})  # a pid reused by another job
-        assert holder_gone({"job_id": f"{SEARCH}_", "host": host, "pid": child.pid})  # a whole name, not a prefix
-        assert holder_gone({"job_id": job_id, "host": "elsewhere", "pid": child.pid})  # only its heartbeat counts
+        host, started = socket.gethostname(), jobenv.process_start(child.pid)
+        assert started is not None
+        assert not holder_gone({"job_id": job_id, "host": host, "pid": child.pid, "started": started})
+        assert holder_gone({"job_id": job_id, "host": host, "pid": child.pid, "started": started + 1})  # a reused pid
+        assert holder_gone({"job_id": job_id, "host": host, "pid": child.pid})  # an older orch's claim: heartbeat alone
+        assert holder_gone({"job_id": "local-20261121T211605-580bc7", "host": "elsewhere", "pid": child.pid,
+                            "started": started})  # no squeue here, or squeue knows no such job: heartbeat alone
+        child.kill()
+        child.wait()  # reaped: the pid names no process any more
+        assert holder_gone({"job_id": job_id, "host": host, "pid": child.pid, "started": started})
     finally:
         child.kill()
         child.wait()
-    assert holder_gone({"job_id": job_id, "host": host, "pid": child.pid})
+
+
+def test_a_zombie_holder_is_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = jobenv.process_start(child.pid)
+    while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][:1] != "Z":
+        time.sleep(0.01)  # exited, not reaped yet
+    try:
+        assert holder_gone({"job_id": worker_id(0), "host": socket.gethostname(), "pid": child.pid, "started": started})
+    finally:
+        child.wait()
 
 
 def start_worker(config_file: Path, root: Path, job_id: str, total: int, sleep_s: float) -> subprocess.Popen[bytes]:
     """One stand-in job process (``tests.unit.stub_worker``) of the search in ``root``."""
     return subprocess.Popen([sys.executable, "-m", "tests.unit.stub_worker", str(config_file), str(root), job_id,
-                             str(total), str(sleep_s), "--job-dir", str(JobPaths(root, job_id).dir)], cwd=REPO)
+                             str(total), str(sleep_s)], cwd=REPO)
 
 
 @pytest.fixture

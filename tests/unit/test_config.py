@@ -8,9 +8,14 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.core.config import config_hash, load_config, parent_path, parse_time_min
+from orchestrator.core.config import (
+    config_hash,
+    load_config,
+    parent_path,
+    parse_time_min,
+)
 from orchestrator.core.errors import InputError
-from tests.conftest import REPO, V4, v4_config
+from tests.helpers import REPO, V4, v4_config
 
 
 def test_every_key_of_the_users_v4_file_is_read(workdir: Path, data_root: Path) -> None:

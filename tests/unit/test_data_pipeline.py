@@ -12,7 +12,7 @@ import pytest
 from jobs import data
 from orchestrator.core.config import load_config
 from orchestrator.core.errors import InputError
-from tests.conftest import v4_config
+from tests.helpers import v4_config
 
 
 def tagged_dataset(root: Path, files: int = 4, per_file: int = 50, seed: int = 0) -> None:

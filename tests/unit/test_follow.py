@@ -1,6 +1,6 @@
 """`orch submit --wait` follows a search in the registry: a line per finished trial without a terminal,
 a progress bar on one, and a summary once the search ended (here from records written as the job and
-the local runner write them; tests/integration/test_job.py follows real searches)."""
+the local executor write them; tests/integration/test_job.py follows real searches)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,22 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from orchestrator.present import follow
 from orchestrator.core.files import append_json_line, write_json_atomic
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.registry import JobPaths, create_entry
+from orchestrator.present import follow
 
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc).isoformat()
 JOB = "local-20261202T080000-bbbbbb"
 
 
-def local_search(root: Path, total: int, runner: int) -> JobPaths:
+def local_search(root: Path, total: int, runner: dict[str, Any]) -> JobPaths:
     submission = {"scheduler": "local", "submitted_at": T0, "request": {"mem_gb": 8},
                   "config": {"label": "demo_v1", "name": "demo"}, "attempt": 1, "estimate": {"peak_gb": 1}}
     paths = create_entry(root, JOB, {"submission.json": json.dumps(submission),
                                      "config.json": json.dumps({"model_parameters": {"hp_max_evals": total}})})
-    write_json_atomic(paths.local_state, {"runner_pid": runner, "host": socket.gethostname(), "pid": 1,
+    write_json_atomic(paths.local_state, {**runner, "host": socket.gethostname(), "pid": 1,
                                           "started_at": T0})
     return paths
 
@@ -47,8 +47,8 @@ def end(paths: JobPaths, code: int) -> None:
 
 
 def test_each_trial_is_a_line_as_it_ends_then_a_summary_with_the_test_metrics_and_the_report(
-        tmp_path: Path, runner_pid: Callable[..., int]) -> None:
-    paths = local_search(tmp_path, 3, runner_pid(JOB))
+        tmp_path: Path, executor_task: Callable[[str], dict[str, Any]]) -> None:
+    paths = local_search(tmp_path, 3, executor_task(JOB))
     trial(paths, 0, 0.40)
 
     def job() -> None:  # the rest of the search, while it is followed
@@ -62,7 +62,7 @@ def test_each_trial_is_a_line_as_it_ends_then_a_summary_with_the_test_metrics_an
     writer.start()
     out = io.StringIO()
     made: list[str] = []
-    code = follow.follow(tmp_path, [JOB], 0.05, None, out,
+    code = follow.follow(tmp_path, [JOB], 0.05, out,
                          make_report=lambda root, job_id: made.append(job_id) or root / f"{job_id}_report.html")
     writer.join()
     lines = out.getvalue().splitlines()
@@ -79,11 +79,11 @@ def test_each_trial_is_a_line_as_it_ends_then_a_summary_with_the_test_metrics_an
                          f"next     orch status {JOB} · orch report {JOB} · orch compare demo_v1"]
 
 
-def test_a_search_that_failed_exits_1_and_points_to_its_log(tmp_path: Path, runner_pid: Callable[..., int]) -> None:
-    paths = local_search(tmp_path, 4, runner_pid(JOB))
+def test_a_search_that_failed_exits_1_and_points_to_its_log(tmp_path: Path, executor_task: Callable[[str], dict[str, Any]]) -> None:
+    paths = local_search(tmp_path, 4, executor_task(JOB))
     end(paths, 1)
     out = io.StringIO()
-    assert follow.follow(tmp_path, [JOB], 0.05, None, out, make_report=lambda root, job_id: root) == 1
+    assert follow.follow(tmp_path, [JOB], 0.05, out, make_report=lambda root, job_id: root) == 1
     text = out.getvalue()
     assert f"{JOB} demo_v1 FAILED after " in text and ": 0/4 trials" in text and "report" not in text
     assert f"next     orch status {JOB} (its log) · orch sync" in text
@@ -95,12 +95,12 @@ class Terminal(io.StringIO):
 
 
 def test_on_a_terminal_a_progress_bar_counts_the_trials_and_shows_the_best(
-        tmp_path: Path, runner_pid: Callable[..., int]) -> None:
-    paths = local_search(tmp_path, 2, runner_pid(JOB))
+        tmp_path: Path, executor_task: Callable[[str], dict[str, Any]]) -> None:
+    paths = local_search(tmp_path, 2, executor_task(JOB))
     trial(paths, 0, 0.25)
     trial(paths, 1, 0.5)
     end(paths, 0)
     out = Terminal()
-    follow.follow(tmp_path, [JOB], 0.05, None, out, make_report=lambda root, job_id: root)
+    follow.follow(tmp_path, [JOB], 0.05, out, make_report=lambda root, job_id: root)
     text = out.getvalue()
     assert "2/2" in text and "best val_loss 0.2500 (trial 1)" in text and "trial 1 (1/2)" not in text

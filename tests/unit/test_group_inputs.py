@@ -17,13 +17,13 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.track import cron
 from orchestrator.cli import main, parse_mem
 from orchestrator.core.config import parse_time_min
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.registry import validate_job_id
-from orchestrator.scheduler.slurm import expand_array_id
-from tests.conftest import REPO, v4_config
+from orchestrator.core.slurm import expand_array_id
+from orchestrator.track import cron
+from tests.helpers import REPO, v4_config
 
 Orch = Callable[..., tuple[int, str, str]]
 

@@ -21,18 +21,22 @@ from typing import Any
 
 import pytest
 
-from orchestrator.core import attempts, claims, sweep
-from orchestrator.scheduler import local
-from orchestrator.core.errors import InputError, OrchError
 from jobs.search import write_request
+from orchestrator.core import attempts, claims, sweep
 from orchestrator.core.attempts import search_records
 from orchestrator.core.config import load_config
-from orchestrator.core.files import append_json_line, make_dir, write_atomic, write_json_atomic
+from orchestrator.core.errors import InputError, OrchError
+from orchestrator.core.files import (
+    append_json_line,
+    make_dir,
+    write_atomic,
+    write_json_atomic,
+)
 from orchestrator.core.records import read_json
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.launch.submit import plan
 from orchestrator.track.sync import Lock
-from tests.conftest import v4_config
+from tests.helpers import local_end, release_local, v4_config
 
 GROUP, ALICE, BOB = 4100, 4101, 4102
 JOB = "local-20261202T000000-aaaaaa"
@@ -212,7 +216,7 @@ def test_a_planted_link_is_never_written_or_chmodded_through(shared: Path, write
     assert not (private / "made_by_sync").exists()
 
 
-def test_the_local_runner_runs_the_script_made_at_submit_not_what_is_in_the_job_directory(
+def test_the_local_executor_runs_the_script_made_at_submit_not_what_is_in_the_job_directory(
         write_config: Callable[..., Path], workdir: Path) -> None:
     root = workdir / "registry"
     submitted = plan(write_config(v4_config()), root)
@@ -226,7 +230,8 @@ def test_the_local_runner_runs_the_script_made_at_submit_not_what_is_in_the_job_
     (paths.dir / "jobs").mkdir()
     (paths.dir / "jobs" / "__init__.py").write_text("")
     (paths.dir / "jobs" / "mt_identifier.py").write_text(f"open({str(pwned)!r} + '.module', 'w')\n")
-    assert local.launch(root, [[JOB]], submitted.script).wait(timeout=120) == 2
+    release_local(root, [JOB], submitted.script)
+    assert local_end(paths, 120)["exit_code"] == 2
     assert list(workdir.glob("pwned*")) == []
     assert f"orch job: error: {paths.config}: is not the config this job was submitted with" in paths.log.read_text()
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.present.insights import improvements, search_insights, training_insights
+from orchestrator.present.insights import (
+    improvements,
+    search_insights,
+    training_insights,
+)
 from orchestrator.present.report import fmt
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from orchestrator.present.lineage import diff
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 FOLDER = REPO / "json" / "mt_identifier"
 

@@ -8,11 +8,23 @@ from pathlib import Path
 from typing import Callable
 
 from orchestrator.core.config import load_config
-from orchestrator.launch.memory import (ACTIVATION_COPIES, FRAMEWORK_GB, GIB, HEADROOM, JOB_GB, PARAMETER_COPIES,
-                                 PIPELINE_COPIES, MemoryEstimate, Network, estimate, largest_network, network_terms)
 from orchestrator.core.npz import read_array
+from orchestrator.launch.memory import (
+    ACTIVATION_COPIES,
+    FRAMEWORK_GB,
+    GIB,
+    HEADROOM,
+    JOB_GB,
+    PARAMETER_COPIES,
+    PIPELINE_COPIES,
+    MemoryEstimate,
+    Network,
+    estimate,
+    largest_network,
+    network_terms,
+)
 from orchestrator.launch.scan import DataFile, DirScan, ScanReport, scan
-from tests.conftest import v4_config
+from tests.helpers import v4_config
 
 
 def test_estimate_counts_samples_balance_and_max_samples(write_config: Callable[..., Path],

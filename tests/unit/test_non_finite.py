@@ -15,7 +15,7 @@ import pytest
 from orchestrator.core.config import load_config
 from orchestrator.core.npz import non_finite
 from orchestrator.launch.scan import scan
-from tests.conftest import v4_config
+from tests.helpers import poison, v4_config
 
 Orch = Callable[..., tuple[int, str, str]]
 
@@ -31,17 +31,6 @@ def test_non_finite_masks_the_samples_and_counts_the_pixels() -> None:
     assert found.describe() == "3 non-finite pixels (NaN or ±Inf) in 2 of 5 samples"
     clean = non_finite(np.ones((4, 2, 2), dtype=np.float32))
     assert (clean.samples, clean.pixels, clean.mask.tolist()) == (0, 0, [False] * 4)
-
-
-def poison(path: Path) -> int:
-    """Put 3 non-finite pixels in 2 samples of the NPZ at ``path``; return its sample count."""
-    with np.load(path) as npz:
-        images, meta = npz["images"], npz["metadata"]
-    images[1, 5, 2] = np.nan
-    images[1, 6, 2] = np.inf
-    images[len(images) - 1, 0, 0] = -np.inf
-    np.savez_compressed(path, images=images, metadata=meta)
-    return len(images)
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ from urllib.parse import unquote
 
 import pytest
 
-from orchestrator.track import index
-from orchestrator.present import overview, report
-from orchestrator.scheduler import slurm
 from orchestrator.cli import main
+from orchestrator.core import slurm
 from orchestrator.core.files import write_text_atomic
 from orchestrator.core.registry import create_entry
+from orchestrator.present import overview, report
+from orchestrator.track import index
 from orchestrator.track.sync import Tick
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.overview_registry import GIB, HOSTILE, make_registry
 from tests.unit.test_login_side_imports import PROBE
 

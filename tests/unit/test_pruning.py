@@ -21,7 +21,7 @@ from orchestrator.core.attempts import best_record, search_records
 from orchestrator.core.config import Pruning, load_config
 from orchestrator.core.errors import InputError
 from orchestrator.core.registry import JobPaths
-from tests.conftest import v4_config
+from tests.helpers import v4_config
 
 MEDIAN = Pruning("median", min_epochs=2, warmup_trials=2, reduction_factor=3)
 HALVING = Pruning("halving", min_epochs=2, warmup_trials=0, reduction_factor=3)

@@ -12,7 +12,13 @@ import pytest
 from orchestrator.core.errors import InputError
 from orchestrator.core.files import append_json_line, write_json_atomic
 from orchestrator.core.records import read_json_lines
-from orchestrator.core.registry import create_entry, JobPaths, new_local_job_id, resolve_root, validate_job_id
+from orchestrator.core.registry import (
+    JobPaths,
+    create_entry,
+    new_local_job_id,
+    resolve_root,
+    validate_job_id,
+)
 
 
 @pytest.mark.parametrize("job_id", ["17832069", "17832069_2", new_local_job_id(), new_local_job_id() + "_1"])

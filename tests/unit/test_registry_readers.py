@@ -16,7 +16,7 @@ from orchestrator.core.attempts import search_records
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import append_json_line
 from orchestrator.core.records import LineTails, read_json, read_json_lines, read_record
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.registry import JobPaths, create_entry
 
 
 def trial(n: int, job_id: str = "700") -> dict:

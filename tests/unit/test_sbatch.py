@@ -15,10 +15,15 @@ import pytest
 
 from orchestrator.core.config import load_config
 from orchestrator.core.errors import InputError
-from orchestrator.launch.sbatch import build_request, format_time, render, submitted_hashes
-from orchestrator.launch.site import load_profile
-from tests.conftest import REPO, v4_config
 from orchestrator.core.units import slurm_mem
+from orchestrator.launch.sbatch import (
+    build_request,
+    format_time,
+    render,
+    submitted_hashes,
+)
+from orchestrator.launch.site import load_profile
+from tests.helpers import REPO, v4_config
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 SHIPPED = sorted((REPO / "json").glob("*/*.json"))
@@ -86,7 +91,7 @@ def test_hostile_registry_path_is_quoted_and_never_executed(write_config: Callab
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
-    assert f"--job-dir {root}/jobs/123" in result.stdout
+    assert f"-m jobs.mt_identifier --registry {root} --config-sha256" in result.stdout
 
 
 @pytest.mark.parametrize("root", ["/tmp/my registry", "/tmp/reg%j", "/tmp/reg'x"])

@@ -18,8 +18,8 @@ from jobs.suggester import suggester_for
 from orchestrator.core.attempts import best_record, search_records
 from orchestrator.core.config import load_config
 from orchestrator.core.files import append_json_line
-from orchestrator.core.registry import create_entry, JobPaths
-from tests.conftest import v4_config
+from orchestrator.core.registry import JobPaths, create_entry
+from tests.helpers import v4_config
 
 
 class ScriptedRunner:

@@ -9,7 +9,7 @@ import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -18,7 +18,7 @@ from orchestrator.core.attempts import counting, mark_child
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import append_json_line, write_json_atomic
 from orchestrator.core.records import LineTails
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.track.sync import Tick
 
 SEARCH = "local-20261201T000000-cccccc"
@@ -74,22 +74,22 @@ def test_line_tails_read_only_what_was_appended_and_notice_a_replaced_file(tmp_p
     assert tails.read(path) == [{"epoch": 1, "again": True}]
 
 
-def local_job(root: Path, job_id: str, submission: dict, state: dict, runner: int) -> JobPaths:
+def local_job(root: Path, job_id: str, submission: dict, state: dict, runner: dict[str, Any]) -> JobPaths:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     create_entry(root, job_id, {"submission.json": json.dumps(
         {"scheduler": "local", "submitted_at": now, "request": {"mem_gb": 2}, "config": {"label": "s_v1"},
          **submission})})
     paths = JobPaths(root, job_id)
-    write_json_atomic(paths.local_state, {"runner_pid": runner, "host": socket.gethostname(), **state})
+    write_json_atomic(paths.local_state, {**runner, "host": socket.gethostname(), **state})
     return paths
 
 
 def test_sync_derives_a_search_from_its_workers_and_reopens_it_for_a_late_attempt(
-        tmp_path: Path, runner_pid: Callable[..., int]) -> None:
+        tmp_path: Path, executor_task: Callable[[str], dict[str, Any]]) -> None:
     root = tmp_path / "registry"
     workers = [f"{SEARCH}_{n}" for n in (0, 1)]
     late = "local-20261201T000002-dddddd"  # someone resubmits worker 1 after all
-    runner = runner_pid(SEARCH, *workers, late)
+    runner = executor_task(SEARCH)
     ended = {"started_at": "2026-12-01T00:00:00+00:00", "ended_at": "2026-12-01T00:01:00+00:00", "exit_code": 0}
     local_job(root, SEARCH, {"worker_ids": workers}, {"exit_code": 0}, runner)
     running = local_job(root, workers[0], {"search_id": SEARCH, "worker": 0}, {"started_at": ended["started_at"]},
@@ -115,13 +115,14 @@ def test_sync_derives_a_search_from_its_workers_and_reopens_it_for_a_late_attemp
     assert (index[SEARCH]["state"], index[SEARCH]["settled"]) == ("RUNNING", False)
 
 
-def test_status_shows_the_running_trials_epoch_and_objective(tmp_path: Path, runner_pid: Callable[..., int]) -> None:
+def test_status_shows_the_running_trials_epoch_and_objective(tmp_path: Path,
+                                                             executor_task: Callable[[str], dict[str, Any]]) -> None:
     from orchestrator.track.status import format_job, job_view
 
     root = tmp_path / "registry"
     job_id = "local-20261201T000003-eeeeee"
     job = local_job(root, job_id, {"estimate": {"peak_gb": 1.0}, "plane": "X"},
-                    {"started_at": "2026-12-01T00:00:00+00:00"}, runner_pid(job_id))
+                    {"started_at": "2026-12-01T00:00:00+00:00"}, executor_task(job_id))
     for n in (0, 1):
         append_json_line(job.trials, {"trial": n, "job_id": job.job_id, "status": "pruned" if n else "ok",
                                       "loss": 0.3 + n, "objective": 0.3 + n, "objective_name": "val_loss",

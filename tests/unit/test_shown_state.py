@@ -7,13 +7,13 @@ import json
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 from orchestrator.cli import main
 from orchestrator.core.files import write_json_atomic
-from orchestrator.core.registry import create_entry, JobPaths
+from orchestrator.core.registry import JobPaths, create_entry
 
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
 LOCAL = "local-20261202T080000-aaaaaa"
@@ -31,9 +31,9 @@ def status(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[
     return code, capsys.readouterr().out
 
 
-def ran(paths: JobPaths, runner: int, **end: object) -> None:
-    """The local runner's record of a task it started (and, with ``end``, saw end)."""
-    write_json_atomic(paths.local_state, {"runner_pid": runner, "host": socket.gethostname(), "pid": 1,
+def ran(paths: JobPaths, runner: dict[str, Any], **end: object) -> None:
+    """The local executor's record of a job it started (and, with ``end``, saw end)."""
+    write_json_atomic(paths.local_state, {**runner, "host": socket.gethostname(), "pid": 1,
                                           "started_at": T0.isoformat(), **end})
 
 
@@ -42,15 +42,15 @@ def ran(paths: JobPaths, runner: int, **end: object) -> None:
                                             ({"exit_code": -15, "cancelled": True}, "CANCELLED")])
 def test_a_local_job_shows_its_end_at_once_with_no_sync(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                         end: dict[str, object], state: str,
-                                                        runner_pid: Callable[..., int]) -> None:
+                                                        executor_task: Callable[[str], dict[str, Any]]) -> None:
     paths = entry(tmp_path, LOCAL, "local")
-    runner = runner_pid(LOCAL)
+    runner = executor_task(LOCAL)
     ran(paths, runner)
     code, out = status(tmp_path, capsys, LOCAL)
-    assert code == 0 and "state    RUNNING  (the local runner's record)" in out
+    assert code == 0 and "state    RUNNING  (the local executor's record)" in out
     ran(paths, runner, ended_at=T0.isoformat(), **end)
     code, out = status(tmp_path, capsys, LOCAL)
-    assert code == 0 and f"state    {state}" in out and "(the local runner's record)" in out
+    assert code == 0 and f"state    {state}" in out and "(the local executor's record)" in out
     code, out = status(tmp_path, capsys, "--json")
     assert [(r["job_id"], r["state"]) for r in json.loads(out)] == [(LOCAL, state)]
     code, out = status(tmp_path, capsys, "--state", "PENDING", "--json")

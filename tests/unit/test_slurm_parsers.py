@@ -7,8 +7,17 @@ from pathlib import Path
 import pytest
 
 from orchestrator.core.errors import SchedulerError
-from orchestrator.scheduler.slurm import (build_sacct, build_sbatch, expand_array_id, parse_elapsed, parse_sacct,
-                                parse_sbatch, parse_scontrol_show, parse_size, parse_squeue)
+from orchestrator.core.slurm import (
+    build_sacct,
+    build_sbatch,
+    expand_array_id,
+    parse_elapsed,
+    parse_sacct,
+    parse_sbatch,
+    parse_scontrol_show,
+    parse_size,
+    parse_squeue,
+)
 from orchestrator.core.state import JobState, from_slurm
 
 CAPTURED = Path(__file__).resolve().parent / "captured"

@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from orchestrator.core.registry import JobPaths
-from tests.conftest import v4_config
+from tests.helpers import v4_config
 
 
 def fake_slurm(bin_dir: Path, sbatch: str, scontrol: str = "exit 0") -> Path:
@@ -237,9 +237,9 @@ def test_resubmit_mem_is_held_to_the_site_limit_and_a_job_is_continued_once(
 
 
 def test_only_jobs_predicted_by_todays_memory_model_calibrate_it(tmp_path: Path) -> None:
-    from orchestrator.track import index
     from orchestrator.launch.memory import MODEL
     from orchestrator.launch.submit import measured_history
+    from orchestrator.track import index
 
     def row(job_id: str, model: str | None, state: str = "COMPLETED") -> dict[str, object]:
         return {"job_id": job_id, "name": "prod", "state": state, "measured_peak_gb": 1.3,

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
-from orchestrator.track.cron import install, line
-from orchestrator.launch.memory import MemoryEstimate, Network, calibrate
-from orchestrator.track.recovery import Policy, decide
+from orchestrator.core import jobenv
 from orchestrator.core.files import write_json_atomic
-from orchestrator.core.registry import create_entry, JobPaths
-from orchestrator.scheduler.slurm import parse_sacct
+from orchestrator.core.registry import JobPaths, create_entry
+from orchestrator.core.slurm import parse_sacct
 from orchestrator.core.state import JobState
-from orchestrator.scheduler.observe import local_observation, sacct_observations
+from orchestrator.launch.memory import MemoryEstimate, Network, calibrate
+from orchestrator.scheduler.local_backend import local_observation
+from orchestrator.scheduler.observe import sacct_observations
+from orchestrator.track.cron import install, line
+from orchestrator.track.recovery import Policy, decide
 from orchestrator.track.sync import Lock, Tick, sync
 
 CAPTURED = Path(__file__).resolve().parent / "captured"
@@ -107,13 +110,15 @@ def test_overlapping_ticks_never_both_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize("local_state, state", [
     ({"exit_code": 0}, JobState.COMPLETED), ({"exit_code": 1}, JobState.FAILED),
     ({"exit_code": 75}, JobState.PREEMPTED), ({"exit_code": 75, "cancelled": True}, JobState.CANCELLED),
-    ({"runner_pid": 2**22 + 7}, JobState.NODE_FAIL),  # no such process: the runner died without a word
-    ({"runner_pid": os.getpid()}, JobState.NODE_FAIL),  # a live process, but not the job's runner (a reused pid)
+    ({"exit_code": 75, "timed_out": True}, JobState.TIMEOUT),  # stopped by submitit's signal before the limit
+    ({"runner_pid": 2**22 + 7, "runner_started": 1}, JobState.NODE_FAIL),  # no such process: it died without a word
+    ({"runner_pid": os.getpid(), "runner_started": 1}, JobState.NODE_FAIL),  # a live process, not the task (reused pid)
     ({"runner_pid": "stand-in"}, JobState.RUNNING),
 ])
-def test_local_jobs(local_state: dict, state: JobState, tmp_path: Path, runner_pid: Callable[..., int]) -> None:
+def test_local_jobs(local_state: dict, state: JobState, tmp_path: Path,
+                    executor_task: Callable[[str], dict[str, Any]]) -> None:
     if local_state.get("runner_pid") == "stand-in":
-        local_state = {"runner_pid": runner_pid("local-20261121T120000-abcdef")}
+        local_state = executor_task("local-20261121T120000-abcdef")
     if "exit_code" in local_state:
         local_state = {**local_state, "started_at": "2026-11-21T12:00:00+00:00", "ended_at": "2026-11-21T12:01:30+00:00"}
     import socket
@@ -173,27 +178,29 @@ def test_status_of_a_corrupt_entry_is_one_clear_error(tmp_path: Path, capsys: py
     assert capsys.readouterr().err.startswith(f"orch: error: {bad.submission}: not valid JSON")
 
 
-def test_cancel_signals_only_the_jobs_own_runner(tmp_path: Path) -> None:
+def test_cancel_signals_only_the_jobs_own_executor_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      executor_task: Callable[[str], dict[str, Any]]) -> None:
     import socket
     import subprocess
     import sys
 
-    from orchestrator.track.cancel import cancel
     from orchestrator.core.errors import InputError
+    from orchestrator.track.cancel import cancel
 
-    job_id = "local-20261121T120000-abcdef"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    job_id, other = "local-20261121T120000-abcdef", "local-20261121T120000-fedcba"
     paths = create_entry(tmp_path, job_id, {"submission.json": json.dumps({"scheduler": "local"})})
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "orchestrator.scheduler.local", job_id])
     try:
-        # argv of the stand-in runner carries the module name and job ID, as `python -m orchestrator.scheduler.local` does
-        write_json_atomic(paths.local_state, {"host": socket.gethostname(), "runner_pid": bystander.pid})
-        with pytest.raises(InputError, match="is not its local runner"):
-            cancel(tmp_path, job_id)
+        for pretender in ({"runner_pid": bystander.pid, "runner_started": jobenv.process_start(bystander.pid)},
+                          executor_task(other)):  # any process of mine; another job's task
+            write_json_atomic(paths.local_state, {"host": socket.gethostname(), **pretender})
+            with pytest.raises(InputError, match="is not its local executor's task"):
+                cancel(tmp_path, job_id)
         assert bystander.poll() is None
-        write_json_atomic(paths.local_state, {"host": socket.gethostname(), "runner_pid": runner.pid})
-        assert "stop sent to the local runner" in cancel(tmp_path, job_id)
-        assert runner.wait(timeout=10) == -15
+        task = executor_task(job_id)
+        write_json_atomic(paths.local_state, {"host": socket.gethostname(), **task})
+        assert "stop sent to the local executor's task of " + job_id in cancel(tmp_path, job_id)
+        assert os.waitpid(task["runner_pid"], 0)[1] == signal.SIGTERM
     finally:
         bystander.kill()
-        runner.kill()

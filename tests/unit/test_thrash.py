@@ -12,10 +12,10 @@ import pytest
 
 from jobs import thrash
 from orchestrator.core.files import write_json_atomic
-from orchestrator.track.recovery import Policy, decide
-from orchestrator.core.registry import create_entry, JobPaths
-from orchestrator.scheduler.observe import Observation, with_own_end
+from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.core.state import JobState
+from orchestrator.scheduler.observe import Observation, with_own_end
+from orchestrator.track.recovery import Policy, decide
 
 
 def cgroups(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""One trial (or the final test evaluation) in its own process: ``python -m jobs.worker MODE JOB_DIR N``.
+"""One trial (or the final test evaluation) in its own process: ``python -m jobs.trial MODE JOB_DIR N``.
 
 ``trial``: read ``trials/N/request.json``, map the search's cached train/val splits, build
 and fit the model, write ``history.json``, ``model.keras`` and ``result.json``
@@ -23,10 +23,15 @@ import numpy as np
 from jobs.data import open_split
 from jobs.metrics import classification, roc_curve
 from jobs.pruning import Curve, best_so_far, decide
-from orchestrator.core import claims
+from orchestrator.core import claims, jobenv
 from orchestrator.core.attempts import SUMMARY_CHARS, search_of, search_records
 from orchestrator.core.config import Config, load_config, submitted_configs
-from orchestrator.core.files import append_json_line, open_file, write_atomic, write_json_atomic
+from orchestrator.core.files import (
+    append_json_line,
+    open_file,
+    write_atomic,
+    write_json_atomic,
+)
 from orchestrator.core.records import LineTails, read_json
 from orchestrator.core.registry import JobPaths
 from orchestrator.core.trials import FAILED, MONITORS, OK, PRUNED, Objective
@@ -35,14 +40,17 @@ MAX_ROC_POINTS = 1000
 PULSE_S = 5.0  # how often, at most, a training trial touches its pulse file
 
 
-def setup_threads() -> int:
-    """TensorFlow threads from the allocation: intra-op = cores, inter-op = 2 (1 on one core)."""
+def setup_threads(threads: int) -> None:
+    """TensorFlow's threads for ``threads`` cores: intra-op = cores, inter-op = 2 (1 on one core). Where
+    TensorFlow already ran in this process (a second ``orch submit --debug`` in one Python), they stay
+    as they were set then."""
     import tensorflow as tf
 
-    threads = int(os.environ.get("ORCH_THREADS") or 0) or len(os.sched_getaffinity(0))
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-    return threads
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:  # "cannot be modified after initialization"
+        pass
 
 
 def epoch_logger(trial: int, epochs: int) -> Any:
@@ -219,19 +227,22 @@ def run_final(paths: JobPaths, config: Config, model_file: Path) -> dict[str, An
                           "thresholds": [t if math.isfinite(t) else None for t in thresholds[keep].tolist()]}}
 
 
+def run(mode: str, paths: JobPaths, what: str) -> None:
+    """Trial number ``what`` of the job of ``paths`` (``mode`` "trial": its ``result.json``), or the final
+    evaluation of the model file ``what`` (``mode`` "final": the job's ``final.json``)."""
+    config = load_config(paths.config, submitted=submitted_configs())
+    if mode == "trial":
+        result = run_trial(paths, config, int(what))
+        write_json_atomic(paths.trial_dir(int(what)) / "result.json", {**result, "threads": jobenv.trial_threads()})
+    else:
+        write_json_atomic(paths.dir / "final.json", run_final(paths, config, Path(what)))
+
+
 def main(argv: list[str]) -> int:
     """``trial JOB_DIR N`` or ``final JOB_DIR MODEL_FILE``."""
-    mode, job_dir, number = argv
-    job_dir_path = Path(job_dir)
-    paths = JobPaths(job_dir_path.parent.parent, job_dir_path.name)
-    config = load_config(paths.config, submitted=submitted_configs())
-    threads = setup_threads()
-    if mode == "trial":
-        result = run_trial(paths, config, int(number))
-        write_json_atomic(paths.trial_dir(int(number)) / "result.json", {**result, "threads": threads})
-    else:
-        result = run_final(paths, config, Path(number))
-        write_json_atomic(paths.dir / "final.json", result)
+    mode, job_dir, what = argv
+    setup_threads(jobenv.trial_threads())
+    run(mode, JobPaths.from_dir(Path(job_dir)), what)
     return 0
 
 

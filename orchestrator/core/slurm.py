@@ -1,4 +1,6 @@
 """Every SLURM call orch makes: pure ``build_*``/``parse_*`` functions and thin ``run_*`` wrappers.
+In ``core`` because both sides call SLURM: the login side submits and observes through its backend
+(``orchestrator.scheduler.slurm_backend``), and a job asks whether another worker's job still runs.
 
 Wrappers use argv lists (never a shell), a timeout, and raise ``SchedulerError``
 carrying the command's stderr. Submissions are never retried blindly: a
@@ -7,13 +9,13 @@ submission that timed out may still have been queued.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from orchestrator.core import jobenv
 from orchestrator.core.errors import SchedulerError
 from orchestrator.core.registry import validate_job_id
 from orchestrator.core.units import SLURM_SUFFIXES
@@ -172,11 +174,6 @@ def parse_scontrol_show(text: str) -> list[QueueRow]:
     return rows
 
 
-def submission_env() -> dict[str, str]:
-    """The environment sbatch exports to the job: ours, minus the local executor's job ID."""
-    return {k: v for k, v in os.environ.items() if k != "ORCH_JOB_ID"}
-
-
 def run(argv: Sequence[str], stdin: str | None = None, timeout_s: float = TIMEOUT_S,
         env: dict[str, str] | None = None) -> str:
     """Run one scheduler command; its stdout, or ``SchedulerError`` with its stderr."""
@@ -195,7 +192,7 @@ def run(argv: Sequence[str], stdin: str | None = None, timeout_s: float = TIMEOU
 
 def run_sbatch_held(script: str) -> str:
     """Submit ``script`` held; return its job ID."""
-    return parse_sbatch(run(build_sbatch(hold=True), stdin=script, env=submission_env()))
+    return parse_sbatch(run(build_sbatch(hold=True), stdin=script, env=jobenv.sbatch_env()))
 
 
 def run_release(job_id: str) -> None:

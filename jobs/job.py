@@ -1,4 +1,5 @@
-"""The job process (one worker of a search): ``python -m jobs.<task> --config FROZEN.json --job-dir REGISTRY/jobs/<job_id>``.
+"""The job process (one worker of a search): ``python -m jobs.<task> --registry ROOT --config-sha256 H``,
+its ID from its environment (``orchestrator.core.jobenv``), its directory ``ROOT/jobs/<job_id>``.
 
 Order of work: record the run (``run.json``), prepare the search's data cache once
 (``data.json``), take and run trials until every trial of the search is recorded
@@ -37,17 +38,25 @@ import numpy as np
 
 from jobs import data
 from jobs.coordination import Coordinator, Heartbeat, beat_interval_s
-from jobs.search import Outcome, TrialRunner, model_path, now, prune_models, run_search
+from jobs.launcher import InProcessLauncher, TrialLauncher
+from jobs.search import Outcome, model_path, prune_models, run_search
+from orchestrator.core import jobenv
 from orchestrator.core.attempts import best_record
-from orchestrator.core.config import SUBMITTED_CONFIGS, Config, config_hash, load_config, submitted_configs
+from orchestrator.core.clock import now
+from orchestrator.core.config import (
+    SUBMITTED_CONFIGS,
+    Config,
+    config_hash,
+    load_config,
+    submitted_configs,
+)
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
 from orchestrator.core.records import read_json
-from orchestrator.core.registry import artifacts_dir, JobPaths
+from orchestrator.core.registry import JobPaths, artifacts_dir
 from orchestrator.core.state import EXIT_INTERRUPTED
-from orchestrator.core.units import peak_rss_mib
 from orchestrator.core.trials import OK, PRUNED
-
+from orchestrator.core.units import peak_rss_mib
 
 
 def peaks() -> dict[str, float]:
@@ -58,11 +67,6 @@ def peaks() -> dict[str, float]:
 
 def log(message: str) -> None:
     print(f"[{now()}] {message}", flush=True)
-
-
-def threads_allocated() -> int:
-    """Cores this job may use: SLURM's allocation, else this process's CPU affinity."""
-    return int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or len(os.sched_getaffinity(0))
 
 
 def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[dict[str, Any]],
@@ -104,61 +108,72 @@ def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[
     return written
 
 
-def run_job(config_file: Path, job_dir: Path) -> int:
-    paths = JobPaths(job_dir.parent.parent, job_dir.name)
-    config = load_config(config_file, submitted=submitted_configs())
+def run_job(paths: JobPaths, in_process: bool = False, trials: int = 0) -> int:
+    """Run the job of ``paths`` to its end (see the module's docstring); its exit code. With
+    ``in_process``, trials run in this process; with ``trials``, at most that many run here."""
+    config = load_config(paths.config, submitted=submitted_configs())
     if len(config.planes) != 1:
-        raise OrchError(f"{config_file}: a job trains one plane; got {list(config.planes)}")
-    plane = config.planes[0]
-    threads = threads_allocated()
+        raise OrchError(f"{paths.config}: a job trains one plane; got {list(config.planes)}")
+    threads = jobenv.cpus()
     coordinator = Coordinator(paths, config.model.hp_max_evals, config.resources.heartbeat_limit_s)
-    run: dict[str, Any] = {"job_id": paths.job_id, "search_id": coordinator.search.job_id,
-                           "host": socket.gethostname(), "pid": os.getpid(), "started_at": now(),
-                           "status": "running", "threads": threads, "plane": plane, "python": sys.executable}
-    previous = read_json(paths.run) if paths.run.exists() else None
-    if previous:
-        run["restarts"] = previous.get("restarts", 0) + 1
-    write_json_atomic(paths.run, run)
-    log(f"job {paths.job_id}: {config.label}, plane {plane}, {threads} threads, search {coordinator.search.job_id}")
+    run = start_run(paths, config, coordinator, threads)
     if coordinator.finished(coordinator.snapshot()) and not coordinator.final_open():
         return end_run(paths, run, "completed", "nothing left: every trial is recorded and the final step is taken")
-
-    runner = TrialRunner(config, paths, threads)
-    received: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log(f"received {signal.Signals(signum).name}: stopping after saving state")
-        received.append(signum)
-        runner.stop()
-
-    signal.signal(signal.SIGUSR1, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
+    launcher = (InProcessLauncher if in_process else TrialLauncher)(config, paths, threads)
+    received = stop_on_signals(launcher)
     timings: dict[str, float] = {}
     started = time.monotonic()
-    cache = coordinator.search.cache
-    record = data.prepare(config, plane, cache, config_hash(config.raw))  # as verified, not read again
+    record = data.prepare(config, config.planes[0], coordinator.search.cache, config_hash(config.raw))
     write_json_atomic(paths.data_record, record)
     timings["load_s"] = round(time.monotonic() - started, 2)
-    splits = record["splits"]
-    log("data: " + ", ".join(f"{k} {v['samples']} ({v['positives']} positive)" for k, v in splits.items()))
+    log("data: " + ", ".join(f"{k} {v['samples']} ({v['positives']} positive)" for k, v in record["splits"].items()))
 
     started = time.monotonic()
-    outcome: Outcome = run_search(config, paths, runner, coordinator, log)
+    outcome: Outcome = run_search(config, paths, launcher, coordinator, log, trials)
     timings["trials_s"] = round(time.monotonic() - started, 2)
     prune_models(paths, outcome.records)
     status, reason = outcome.status, outcome.reason
     if status == "completed":
-        status, reason = run_final(config, paths, coordinator, runner, outcome.records, timings)
+        status, reason = run_final(config, paths, coordinator, launcher, outcome.records, timings)
     code = end_run(paths, run, status, reason)
-    if status == "interrupted" and received == [signal.SIGUSR1] and "SLURM_JOB_ID" in os.environ:
+    if status == "interrupted" and received == [signal.SIGUSR1] and jobenv.under_slurm():
         log("state saved; waiting for the scheduler to end the job at its time limit")
         while received == [signal.SIGUSR1]:
             signal.pause()
     return code
 
 
-def run_final(config: Config, paths: JobPaths, coordinator: Coordinator, runner: TrialRunner,
+def start_run(paths: JobPaths, config: Config, coordinator: Coordinator, threads: int) -> dict[str, Any]:
+    """Record in ``run.json`` that this job runs (counting restarts: a requeue, a takeover); the record."""
+    run: dict[str, Any] = {"job_id": paths.job_id, "search_id": coordinator.search.job_id,
+                           "host": socket.gethostname(), "pid": os.getpid(), "started_at": now(),
+                           "status": "running", "threads": threads, "plane": config.planes[0],
+                           "python": sys.executable}
+    previous = read_json(paths.run) if paths.run.exists() else None
+    if previous:
+        run["restarts"] = previous.get("restarts", 0) + 1
+    write_json_atomic(paths.run, run)
+    log(f"job {paths.job_id}: {config.label}, plane {config.planes[0]}, {threads} threads, "
+        f"search {coordinator.search.job_id}")
+    return run
+
+
+def stop_on_signals(launcher: TrialLauncher) -> list[int]:
+    """SIGUSR1 (before the time limit) and SIGTERM stop the search after saving its state; the list of
+    the signals received, as they come."""
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log(f"received {signal.Signals(signum).name}: stopping after saving state")
+        received.append(signum)
+        launcher.stop()
+
+    signal.signal(signal.SIGUSR1, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return received
+
+
+def run_final(config: Config, paths: JobPaths, coordinator: Coordinator, launcher: TrialLauncher,
               records: list[dict[str, Any]], timings: dict[str, float]) -> tuple[str, str]:
     """The search's final step, if this worker claims it: the best trial's model on the test split,
     artifacts, ``result.json``. How this job ends: (status, reason)."""
@@ -168,12 +183,12 @@ def run_final(config: Config, paths: JobPaths, coordinator: Coordinator, runner:
     claim = coordinator.take_final(now())
     if claim is None:
         return "completed", "every trial is recorded; another worker runs the final step"
-    runner.aborted = False
-    with Heartbeat(claim, beat_interval_s(config.resources.heartbeat_limit_s), runner.abort) as heartbeat:
+    launcher.aborted = False
+    with Heartbeat(claim, beat_interval_s(config.resources.heartbeat_limit_s), launcher.abort) as heartbeat:
         started = time.monotonic()
-        final = runner.evaluate(model_path(paths, best))
+        final = launcher.evaluate(model_path(paths, best))
         if final is None or heartbeat.lost:
-            if not runner.stop_requested:
+            if not launcher.stop_requested:
                 return "completed", "the final step was taken over by another worker"
             coordinator.release(claim, now())
             return "interrupted", "stopped during the final step; it will run again"
@@ -218,22 +233,27 @@ def final_result(config: Config, paths: JobPaths, plane: str, records: list[dict
 def main(task: str, argv: list[str] | None = None) -> int:
     """Entry point of ``python -m jobs.<task>``."""
     parser = argparse.ArgumentParser(prog=f"python -m jobs.{task}")
-    parser.add_argument("--config", required=True, type=Path, help="the frozen config (absolute path)")
-    parser.add_argument("--job-dir", required=True, type=Path, help="this job's registry directory")
+    parser.add_argument("--registry", required=True, type=Path, help="the registry root (absolute); this job's "
+                        "ID comes from its environment: ORCH_JOB_ID, else SLURM's")
     parser.add_argument("--config-sha256", help="comma-separated hashes of the configs submitted: any other "
                                                 "config.json is refused (its trials check it too)")
+    parser.add_argument("--in-process", action="store_true", help="trials in this process, and an exception "
+                        "raised, not only recorded (orch submit --debug)")
+    parser.add_argument("--trials", type=int, default=0, help="run at most this many trials here (0: all)")
     args = parser.parse_args(argv)
     if args.config_sha256:
         os.environ[SUBMITTED_CONFIGS] = args.config_sha256  # for the trial and final processes
+    paths = JobPaths(args.registry, jobenv.job_id())
     try:
-        return run_job(args.config, args.job_dir)
+        return run_job(paths, args.in_process, args.trials)
     except Exception as exc:  # the job's last word goes to the registry, whatever it was
         if not isinstance(exc, OrchError):
             traceback.print_exc()
         reason = str(exc) if isinstance(exc, OrchError) else f"{type(exc).__name__}: {exc}"
         print(f"orch job: error: {reason}", file=sys.stderr, flush=True)
-        paths = JobPaths(args.job_dir.parent.parent, args.job_dir.name)
         if paths.run.exists():
             write_json_atomic(paths.run, {**read_json(paths.run), "status": "failed", "reason": reason,
                                           "ended_at": now()})
+        if args.in_process:
+            raise  # to the debugger
         return exc.exit_code if isinstance(exc, OrchError) else 1
