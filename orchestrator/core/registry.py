@@ -68,14 +68,14 @@ def user_config_path() -> Path:
     return Path(base) / "orch" / "config.yaml"
 
 
-USER_CONFIG_KEYS = ("registry",)
+USER_CONFIG_KEYS = ("registry", "site_dir")
 
 
 def user_config() -> dict[str, str]:
     """The settings of the user config (``user_config_path``), each a path string: ``registry`` (the
-    registry root). A key that is null or empty is left out, and so is every key when there is no such
-    file. An unreadable file, another key or a value that is not a string is an error naming the file
-    and the key."""
+    registry root) and ``site_dir`` (a folder of site profiles, ``orchestrator.launch.site``). A key that
+    is null or empty is left out, and so is every key when there is no such file. An unreadable file,
+    another key or a value that is not a string is an error naming the file and the key."""
     path = user_config_path()
     if not path.is_file():
         return {}
