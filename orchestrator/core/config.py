@@ -454,7 +454,7 @@ def _resources(sec: Section) -> Resources:
         qos=sec.take("qos", optional(token), token_words, None),
         constraint=sec.take("constraint", optional(token), token_words, None),
         site=sec.take("site", lambda v: isinstance(v, str) and NAME_RE.fullmatch(v) is not None,
-                      "the name of a site profile in slurm_templates/", "default"),
+                      "the name of a site profile", "default"),
         max_parallel=sec.take("max_parallel", optional(int_at_least(1)), "an integer ≥ 1 or null", None),
         workers=sec.take("workers", int_at_least(1), "an integer ≥ 1", 1),
         heartbeat_limit_s=sec.take("heartbeat_limit_s", lambda v: is_number(v) and v >= 2, "a number of seconds ≥ 2",

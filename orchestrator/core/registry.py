@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator.core.errors import InputError
+from orchestrator.core.fields import did_you_mean
 from orchestrator.core.files import (
     DIR_MODE,
     STICKY_DIR_MODE,
@@ -73,28 +74,37 @@ def user_config_path() -> Path:
     return Path(base) / "orch" / "config.yaml"
 
 
+USER_CONFIG_KEYS = ("registry", "site_dir")
+
+
+def user_config() -> dict[str, str]:
+    """The settings of the user config (``user_config_path``), each a path string: ``registry`` (the
+    registry root) and ``site_dir`` (a folder of site profiles, ``orchestrator.launch.site``). A key that
+    is null or empty is left out, and so is every key when there is no such file. An unreadable file,
+    another key or a value that is not a string is an error naming the file and the key."""
+    path = user_config_path()
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(str(path), f"cannot read user config: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), f"expected a mapping with the keys {', '.join(USER_CONFIG_KEYS)}")
+    for key, value in data.items():
+        if key not in USER_CONFIG_KEYS:
+            raise InputError(f"{path}: {key}", f"unknown key (known: {', '.join(USER_CONFIG_KEYS)})"
+                                               + did_you_mean(str(key), USER_CONFIG_KEYS))
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{path}: {key}", "expected a path string")
+    return {key: value for key, value in data.items() if value}
+
+
 def resolve_root(cli_value: str | None = None) -> Path:
     """The registry root: ``--registry``, else ``ORCH_REGISTRY``, else the user config's
     ``registry`` key, else ``./registry``. Returned absolute; not created here."""
-    value = cli_value or os.environ.get("ORCH_REGISTRY")
-    if not value:
-        path = user_config_path()
-        if path.is_file():
-            value = _registry_from_user_config(path)
+    value = cli_value or os.environ.get("ORCH_REGISTRY") or user_config().get("registry")
     return Path(os.path.expanduser(value or "registry")).resolve()
-
-
-def _registry_from_user_config(path: Path) -> str | None:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(str(path), f"cannot read user config: {exc}") from None
-    if not isinstance(data, dict) or set(data) - {"registry"}:
-        raise InputError(str(path), "expected a mapping with the single key 'registry'")
-    value = data.get("registry")
-    if value is not None and not isinstance(value, str):
-        raise InputError(f"{path}: registry", "expected a path string")
-    return value
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""Site profiles: what a cluster needs in every batch script (``slurm_templates/<site>.yaml``).
+"""Site profiles: what a cluster needs in every batch script (``<site>.yaml``).
 
 A profile is trusted admin content: its ``setup`` lines are shell and go into the
 script verbatim. Config values never do (see ``orchestrator.launch.sbatch``).
+Profiles are looked for in the folders of ``profile_dirs``, first match wins.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass
@@ -16,8 +18,10 @@ import yaml
 from orchestrator.core.config import NAME_RE, SLURM_TOKEN_RE, parse_time_min
 from orchestrator.core.errors import InputError
 from orchestrator.core.fields import Section, int_at_least, is_number, optional, string
+from orchestrator.core.registry import user_config, user_config_path
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "slurm_templates"
+CHECKOUT = Path(__file__).resolve().parents[2]  # the source checkout, when orch runs from one
+INSTALLED = ("share", "orch", "slurm_templates")  # where setup.cfg's data_files puts them, below the prefix
 
 
 @dataclass(frozen=True)
@@ -39,21 +43,51 @@ class SiteProfile:
     memory_factor: float
 
 
-def templates_dir() -> Path:
-    """Where site profiles live: ``ORCH_SITE_DIR`` or the repository's ``slurm_templates/``."""
-    return Path(os.environ.get("ORCH_SITE_DIR") or TEMPLATES_DIR)
+def shipped_dir() -> Path | None:
+    """The profiles shipped with orch: the checkout's ``slurm_templates/`` when orch runs from a source
+    checkout (``pip install -e`` or ``PYTHONPATH``), else the copy the ``orch`` distribution installed
+    (``<prefix>/share/orch/slurm_templates``, found through its recorded files whatever the prefix);
+    None when there is neither."""
+    if (CHECKOUT / "setup.cfg").is_file() and (CHECKOUT / "slurm_templates").is_dir():
+        return CHECKOUT / "slurm_templates"
+    try:
+        files = importlib.metadata.files("orch") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    profile = next((f for f in files if f.parts[-4:-1] == INSTALLED and f.suffix == ".yaml"), None)
+    return Path(profile.locate()).resolve().parent if profile else None
+
+
+def profile_dirs() -> list[Path]:
+    """The folders site profiles are looked for in, in order: ``ORCH_SITE_DIR`` (one an admin adds), the
+    user config's ``site_dir``, then the shipped profiles (``shipped_dir``). A folder named by either
+    setting that does not exist is an error, so that a typo never falls back to another profile."""
+    named = [("ORCH_SITE_DIR", os.environ.get("ORCH_SITE_DIR")),
+             (f"{user_config_path()}: site_dir", user_config().get("site_dir"))]
+    dirs: list[Path] = []
+    for where, value in named:
+        if value:
+            folder = Path(os.path.expanduser(value))
+            if not folder.is_dir():
+                raise InputError(where, f"{folder} is not a folder; expected a folder of site profiles")
+            dirs.append(folder)
+    shipped = shipped_dir()
+    return [*dirs, shipped] if shipped else dirs
 
 
 def load_profile(name: str) -> SiteProfile:
-    """Load and validate the site profile ``name``."""
+    """Load and validate the site profile ``name``: ``<name>.yaml`` in the first of ``profile_dirs``
+    that has one; when none has, the error lists the profiles of them all."""
     if not NAME_RE.fullmatch(name):
         raise InputError(f"site {name!r}", "not a valid site profile name")
-    path = templates_dir() / f"{name}.yaml"
+    dirs = profile_dirs()
+    path = next((d / f"{name}.yaml" for d in dirs if (d / f"{name}.yaml").is_file()), None)
+    if path is None:
+        known = sorted({p.stem for d in dirs for p in d.glob("*.yaml") if NAME_RE.fullmatch(p.stem)})
+        raise InputError(", ".join(map(str, dirs)) or "site profiles",
+                         f"no site profile {name!r}; known: {', '.join(known) or 'none'}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        known = sorted(p.stem for p in templates_dir().glob("*.yaml"))
-        raise InputError(str(path), f"no site profile {name!r}; known: {', '.join(known) or 'none'}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(str(path), f"cannot read site profile: {exc}") from None
     sec = Section(data, "", str(path))

@@ -50,7 +50,8 @@ def test_user_config_rejects_unknown_keys(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.delenv("ORCH_REGISTRY", raising=False)
     (tmp_path / "orch").mkdir()
     (tmp_path / "orch" / "config.yaml").write_text("registy: /x\n")
-    with pytest.raises(InputError, match="single key 'registry'"):
+    with pytest.raises(InputError, match=r"config.yaml: registy: unknown key \(known: registry, site_dir\); "
+                                         r"did you mean registry\?$"):
         resolve_root()
 
 
