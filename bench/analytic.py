@@ -16,7 +16,8 @@ import numpy as np
 
 from jobs.coordination import Coordinator, Snapshot
 from jobs.search import run_search
-from orchestrator.core.config import Config, load_config
+from orchestrator.core.config import Config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.records import read_json_lines
 from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.core.space import SearchParam, SearchSpace

@@ -30,7 +30,7 @@ def status(key):
 
 method, root, config = sys.argv[1:]
 files = sorted(glob.glob(root + "/*/*_planeX.npz"))
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from jobs import data
 cfg = load_config(config)
 before = status("VmRSS:")

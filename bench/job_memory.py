@@ -22,19 +22,21 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths
 from orchestrator.launch.memory import GIB, SIZE_KEYS, largest_network
-from orchestrator.launch.submit import plan, submit
+from orchestrator.launch.plan import plan
+from orchestrator.launch.submit import submit
 from orchestrator.launch.synthetic import generate
+from orchestrator.scheduler.backend import wait
+from orchestrator.scheduler.local_backend import Local
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = (*sorted((REPO / "json" / "mt_identifier").glob("*.json")), REPO / "json" / "demo" / "demo.json")
@@ -78,10 +80,10 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def sample_tree(paths: JobPaths, runner: subprocess.Popen[bytes], peak: list[int]) -> None:
+def sample_tree(paths: JobPaths, peak: list[int]) -> None:
     """Keep in ``peak[0]`` the largest sum of the job's processes' resident sets, sampled every 20 ms
-    while ``runner`` runs (what SLURM's per-task MaxRSS and a memory cgroup add up)."""
-    while runner.poll() is None:
+    until it ended (what SLURM's per-task MaxRSS and a memory cgroup add up)."""
+    while "exit_code" not in (read_json(paths.local_state) if paths.local_state.exists() else {}):
         pid = (read_json(paths.local_state) if paths.local_state.exists() else {}).get("pid")
         if pid:
             peak[0] = max(peak[0], tree_rss(pid))
@@ -95,12 +97,12 @@ def run_job(root: Path, config: dict[str, Any]) -> tuple[dict[str, Any], float, 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config))
     started = time.monotonic()
-    job_ids, runner = submit(plan(path, root / "registry"), use_local=True)
+    job_ids = submit(plan(path, root / "registry"), Local())
     paths = JobPaths(root / "registry", job_ids[0])
     peak = [0]
-    sampler = threading.Thread(target=sample_tree, args=(paths, runner, peak))
+    sampler = threading.Thread(target=sample_tree, args=(paths, peak))
     sampler.start()
-    runner.wait()
+    wait(paths)
     sampler.join()
     if read_json(paths.run)["status"] != "completed":
         raise SystemExit(f"{config['name']}: the job did not complete; see {paths.log}")

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.registry import JobPaths
-from orchestrator.launch.submit import plan, submit
+from orchestrator.launch.plan import plan
+from orchestrator.launch.submit import submit
+from orchestrator.scheduler.backend import wait
+from orchestrator.scheduler.local_backend import Local
 
 DEMO = Path(__file__).resolve().parent.parent / "json" / "demo" / "demo.json"
 
@@ -28,7 +31,7 @@ def run_local(config: dict[str, Any], folder: Path, name: str) -> tuple[JobPaths
     path.write_text(json.dumps(config))
     root = folder / f"registry-{name}"
     started = time.monotonic()
-    [job_id], runner = submit(plan(path, root), use_local=True)
-    if runner.wait() != 0:
+    [job_id] = submit(plan(path, root), Local())
+    if wait(JobPaths(root, job_id)) != "COMPLETED":
         raise RuntimeError(f"search {job_id} failed; see {root / 'jobs' / job_id}")
     return JobPaths(root, job_id), time.monotonic() - started

@@ -26,8 +26,11 @@ import numpy as np
 from orchestrator.core.records import read_json, read_json_lines
 from orchestrator.core.registry import JobPaths
 from orchestrator.launch.memory import FLOAT32, GIB, Network
-from orchestrator.launch.submit import plan, submit
+from orchestrator.launch.plan import plan
+from orchestrator.launch.submit import submit
 from orchestrator.launch.synthetic import generate
+from orchestrator.scheduler.backend import wait
+from orchestrator.scheduler.local_backend import Local
 
 SHAPE = (128, 16, 1)
 NETWORKS = (  # conv layers, filters, kernel, dense layers, units, batch
@@ -61,9 +64,9 @@ def run_network(root: Path, data: Path, index: int, net: Network) -> tuple[float
         "model_parameters": {"input_shape": list(SHAPE), "hp_max_evals": 1, "epochs": 1, "batch_size": 32,
                              "space_options": space},
         "resources": {"cpus_per_task": 2}}))
-    job_ids, runner = submit(plan(config, root / "registry"), use_local=True)
-    runner.wait()
+    job_ids = submit(plan(config, root / "registry"), Local())
     paths = JobPaths(root / "registry", job_ids[0])
+    wait(paths)
     (trial,) = list(read_json_lines(paths.trials))
     if trial["status"] != "ok":
         raise SystemExit(f"{net}: trial {trial['status']}: {trial.get('reason')}")

@@ -28,13 +28,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core import attempts
+from orchestrator.core import attempts, index
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import append_json_line, write_json_atomic
 from orchestrator.core.records import numbered_json_lines, read_json
 from orchestrator.core.registry import JobPaths, create_entry
-from orchestrator.track import index, status
-from orchestrator.track.sync import Lock
+from orchestrator.track import status
+from orchestrator.track.sync import Lock, row
 
 PARENTS = [str(900 + n) for n in range(4)]  # ended jobs every writer tries to continue
 SUBMISSION = {"scheduler": "slurm", "submitted_at": "2026-12-01T00:00:00+00:00", "request": {"mem_gb": 8},
@@ -79,8 +79,8 @@ def write(root: Path, writer: int, updates: int, seed: int) -> None:
             lock = Lock(root)
             try:
                 if lock.acquire():
-                    row = index.row(paths, SUBMISSION, {"state": "RUNNING", "update": n})
-                    index.save(root, {**index.load(root), paths.job_id: row}, "now")
+                    record = {"state": "RUNNING", "update": n}
+                    index.save(root, {**index.load(root), paths.job_id: row(paths, SUBMISSION, record)}, "now")
                 else:
                     note["kind"] = "index busy"
             finally:

@@ -24,9 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from orchestrator.core import index
 from orchestrator.core.files import append_json_line, write_json_atomic
 from orchestrator.core.registry import JobPaths, create_entry
-from orchestrator.track import index
+from orchestrator.track.sync import row
 
 
 def make_registry(root: Path, jobs: int) -> list[str]:
@@ -49,7 +50,7 @@ def make_registry(root: Path, jobs: int) -> list[str]:
                                             "peak_rss_mb": 9000, "params": {"n_filters": 64}})
         write_json_atomic(paths.result, {"test": {"accuracy": 0.9, "precision": 0.7, "recall": 0.6, "f1": 0.65,
                                                   "auc": 0.91, "samples": 111904, "threshold": 0.5}, "artifacts": {}})
-        rows[job_id] = index.row(JobPaths(root, job_id), submission, scheduler)
+        rows[job_id] = row(JobPaths(root, job_id), submission, scheduler)
     index.save(root, rows, "2026-11-21T00:00:00+00:00")
     return ids
 

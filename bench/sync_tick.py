@@ -23,10 +23,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from orchestrator.core import slurm
+from orchestrator.core import index, slurm
 from orchestrator.core.registry import create_entry
 from orchestrator.present import overview
-from orchestrator.track import index
 
 
 def main() -> None:

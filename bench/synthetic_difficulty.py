@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 
 from jobs.metrics import classification
-from orchestrator.core.npz import read_arrays
+from orchestrator.core.datafiles import read_arrays
 from orchestrator.launch.synthetic import generate
 
 POINT = {"n_conv_layers": 2, "n_filters": 32, "kernel_size": 3, "pooling": "max", "n_dense_layers": 2,

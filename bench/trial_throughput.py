@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from jobs import data
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.files import write_json_atomic
 from orchestrator.core.registry import JobPaths
 from orchestrator.launch.synthetic import generate

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.launch.scan import scan
 from orchestrator.launch.synthetic import generate
 

@@ -28,17 +28,19 @@ from typing import Any
 import numpy as np
 
 from orchestrator.core.config import Config
-from orchestrator.core.errors import InputError
-from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
-from orchestrator.core.npz import (
+from orchestrator.core.datafiles import (
     BadFile,
     check_headers,
+    find_files,
+    label_column,
     non_finite,
     read_arrays,
     read_headers,
 )
+from orchestrator.core.errors import InputError
+from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
 from orchestrator.core.records import read_json
-from orchestrator.launch.scan import find_files, label_column
+from orchestrator.core.registry import JobPaths
 
 SPLITS = ("train", "val", "test")
 CHUNK = 4096  # samples per write when gathering a split into its .npy file
@@ -205,7 +207,7 @@ def prepare(config: Config, plane: str, cache: Path, config_sha256: str) -> dict
     built when missing; return the data record. It is built in a folder of this process's own and
     renamed into place whole: workers that start together each build it, the first rename wins and
     the others' copies are removed."""
-    marker = cache / "ready.json"
+    marker = JobPaths.cache_record(cache)
     if marker.exists():
         record = read_json(marker)
         if record.get("config_sha256") == config_sha256:
@@ -232,7 +234,6 @@ def prepare(config: Config, plane: str, cache: Path, config_sha256: str) -> dict
 
 def build(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[str, Any]:
     """Load, split, balance and write the splits into ``cache``; the data record (also ``ready.json``)."""
-    marker = cache / "ready.json"
     started = time.monotonic()
     loaded = load(config, plane)
     load_s = time.monotonic() - started
@@ -247,9 +248,8 @@ def build(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[s
         if len(index) == 0:
             raise InputError(str(config.path), f"dataset_parameters: the {name} split is empty with "
                                                f"{len(loaded.labels)} samples")
-        write_npy(cache / f"{name}_images.npy", loaded.images, index)
-        write_npy(cache / f"{name}_labels.npy", loaded.labels, index)
-        write_npy(cache / f"{name}_metadata.npy", loaded.metadata, index)
+        for array, source in (("images", loaded.images), ("labels", loaded.labels), ("metadata", loaded.metadata)):
+            write_npy(JobPaths.split_file(cache, name, array), source, index)
     record = {
         "config_sha256": config_sha256, "plane": plane, "samples_loaded": int(len(loaded.labels)),
         "data_bytes": int(loaded.images.nbytes + loaded.labels.nbytes + loaded.metadata.nbytes),
@@ -260,12 +260,12 @@ def build(config: Config, plane: str, cache: Path, config_sha256: str) -> dict[s
         "balanced": ds.balance_method if ds.balance_data else None, "normalization": ds.normalization,
         "load_s": round(load_s, 3), "prepare_s": round(time.monotonic() - started, 3),
     }
-    write_json_atomic(marker, record)
+    write_json_atomic(JobPaths.cache_record(cache), record)
     return record
 
 
 def open_split(cache: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """A split's images (N, H, W, 1) and labels, memory-mapped read-only."""
-    images = np.load(cache / f"{name}_images.npy", mmap_mode="r")
-    labels = np.load(cache / f"{name}_labels.npy", mmap_mode="r")
+    images = np.load(JobPaths.split_file(cache, name, "images"), mmap_mode="r")
+    labels = np.load(JobPaths.split_file(cache, name, "labels"), mmap_mode="r")
     return images[..., np.newaxis], labels

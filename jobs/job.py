@@ -43,13 +43,8 @@ from jobs.search import Outcome, model_path, prune_models, run_search
 from orchestrator.core import jobenv
 from orchestrator.core.attempts import best_record
 from orchestrator.core.clock import now
-from orchestrator.core.config import (
-    SUBMITTED_CONFIGS,
-    Config,
-    config_hash,
-    load_config,
-    submitted_configs,
-)
+from orchestrator.core.config import Config, config_hash
+from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
 from orchestrator.core.records import read_json
@@ -75,7 +70,7 @@ def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[
     ``save_outputs`` turns off is not written."""
     out = artifacts_dir(paths, config.output_folder)
     make_dir(out)
-    name = lambda what: out / f"{paths.job_id}_{what}"  # noqa: E731
+    name = lambda what: out / paths.artifact_name(what)  # noqa: E731
     written: dict[str, str] = {}
     save = config.save_outputs
     if save["save_model"]:
@@ -84,15 +79,15 @@ def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[
     if save["save_history"]:
         histories = {}
         for r in records:
-            history_file = JobPaths(paths.root, r["job_id"]).trial_dir(r["trial"]) / "history.json"
+            history_file = JobPaths(paths.root, r["job_id"]).trial_history(r["trial"])
             if history_file.exists():
                 histories[str(r["trial"])] = read_json(history_file)
         write_json_atomic(name("history.json"), {"job_id": paths.job_id, "trials": histories})
         written["history"] = str(name("history.json"))
-    scores = paths.dir / "final_scores.npz"
+    scores = paths.final_scores
     if save["save_predictions"]:
         with np.load(scores) as z:
-            meta = np.load(cache / "test_metadata.npy")
+            meta = np.load(JobPaths.split_file(cache, "test", "metadata"))
             write_atomic(name("test_predictions.npz"),
                          lambda tmp: np.savez(tmp, labels=z["labels"], scores=z["scores"], metadata=meta))
         written["predictions"] = str(name("test_predictions.npz"))
@@ -111,7 +106,7 @@ def write_artifacts(config: Config, paths: JobPaths, cache: Path, records: list[
 def run_job(paths: JobPaths, in_process: bool = False, trials: int = 0) -> int:
     """Run the job of ``paths`` to its end (see the module's docstring); its exit code. With
     ``in_process``, trials run in this process; with ``trials``, at most that many run here."""
-    config = load_config(paths.config, submitted=submitted_configs())
+    config = load_config(paths.config, submitted=jobenv.submitted_configs())
     if len(config.planes) != 1:
         raise OrchError(f"{paths.config}: a job trains one plane; got {list(config.planes)}")
     threads = jobenv.cpus()
@@ -242,7 +237,7 @@ def main(task: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=0, help="run at most this many trials here (0: all)")
     args = parser.parse_args(argv)
     if args.config_sha256:
-        os.environ[SUBMITTED_CONFIGS] = args.config_sha256  # for the trial and final processes
+        os.environ[jobenv.SUBMITTED_CONFIGS] = args.config_sha256  # for the trial and final processes
     paths = JobPaths(args.registry, jobenv.job_id())
     try:
         return run_job(paths, args.in_process, args.trials)

@@ -69,8 +69,8 @@ class TrialLauncher:
     def run(self, tid: int, vals: dict[str, Any], point: dict[str, Any]) -> dict[str, Any] | None:
         """The record of trial ``tid`` at ``point``, or None when it was cut off (a stop request, or
         ``abort``); the search loop has written the trial's request."""
-        folder = self.paths.trial_dir(tid)
-        for leftover in (folder / "result.json", self.paths.progress(tid), self.paths.pulse(tid)):
+        result_file = self.paths.trial_result(tid)
+        for leftover in (result_file, self.paths.progress(tid), self.paths.pulse(tid)):
             leftover.unlink(missing_ok=True)
         started, started_at = time.monotonic(), now()
         ran = self._execute(["trial", str(self.paths.dir), str(tid)], (self.paths.progress(tid), self.paths.pulse(tid)))
@@ -80,7 +80,6 @@ class TrialLauncher:
         record = {"trial": tid, "job_id": self.paths.job_id, "vals": vals, "params": point,
                   "objective_name": self.config.model.objective.name, "started_at": started_at, "ended_at": now(),
                   "duration_s": round(time.monotonic() - started, 2), "peak_rss_mb": peak_rss_mib(usage)}
-        result_file = folder / "result.json"
         if code == 0 and result_file.exists():
             return {**record, **self._outcome(read_json(result_file))}
         if code < 0 and (self.stop_requested or self.aborted):
@@ -112,8 +111,8 @@ class TrialLauncher:
             if self.stop_requested:
                 return None
             raise RuntimeError(f"final evaluation process exited with code {ran[0]}")
-        final = read_json(self.paths.dir / "final.json")
-        (self.paths.dir / "final.json").unlink()
+        final = read_json(self.paths.final_record)
+        self.paths.final_record.unlink()
         return final
 
     def _execute(self, args: list[str], signs: tuple[Path, ...]) -> Ran | None:

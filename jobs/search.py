@@ -153,7 +153,7 @@ def _trailing_failures(records: list[dict[str, Any]]) -> int:
 
 def model_path(paths: JobPaths, record: dict[str, Any]) -> Path:
     """Where the trial of ``record`` saved its model (in the directory of the attempt that ran it)."""
-    return JobPaths(paths.root, record["job_id"]).trial_dir(record["trial"]) / "model.keras"
+    return JobPaths(paths.root, record["job_id"]).trial_model(record["trial"])
 
 
 def prune_models(paths: JobPaths, records: list[dict[str, Any]]) -> None:

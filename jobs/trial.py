@@ -25,7 +25,8 @@ from jobs.metrics import classification, roc_curve
 from jobs.pruning import Curve, best_so_far, decide
 from orchestrator.core import claims, jobenv
 from orchestrator.core.attempts import SUMMARY_CHARS, search_of, search_records
-from orchestrator.core.config import Config, load_config, submitted_configs
+from orchestrator.core.config import Config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.files import (
     append_json_line,
     open_file,
@@ -171,7 +172,6 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
 
     from jobs.model import build_model
 
-    folder = paths.trial_dir(tid)
     request = read_json(paths.request(tid))
     point = request["point"]
     keras.utils.set_random_seed(request["seed"])
@@ -192,7 +192,7 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
                     validation_data=batches(x_val, y_val, m.batch_size, None), callbacks=callbacks,
                     verbose=0)
     history = {k: [float(v) for v in values] for k, values in fit.history.items() if k != "learning_rate"}
-    write_json_atomic(folder / "history.json", history)
+    write_json_atomic(paths.trial_history(tid), history)
     epochs_run = len(history["loss"])
     if not all(math.isfinite(v) for v in history["loss"]):
         bad = next(i for i, v in enumerate(history["loss"]) if not math.isfinite(v))
@@ -203,7 +203,7 @@ def run_trial(paths: JobPaths, config: Config, tid: int) -> dict[str, Any]:
         return {"status": FAILED, "reason": "non-finite predictions", "epochs_run": epochs_run}
     val = classification(np.asarray(y_val), scores)
     best = best_epoch(history, config)
-    write_atomic(folder / "model.keras", model.save)
+    write_atomic(paths.trial_model(tid), model.save)
     pruned = {"status": PRUNED, "reason": progress.pruned} if progress.pruned else {"status": OK}
     return {**pruned, "epochs_run": epochs_run, "best_epoch": best + 1, "steps_per_epoch": logger.steps,
             "train_val_gap": round(history["accuracy"][best] - history["val_accuracy"][best], 5),
@@ -218,7 +218,7 @@ def run_final(paths: JobPaths, config: Config, model_file: Path) -> dict[str, An
     x_test, y_test = open_split(search_of(paths).cache, "test")
     scores = model.predict(x_test, batch_size=config.model.batch_size, verbose=0).ravel()
     labels = np.asarray(y_test)
-    write_atomic(paths.dir / "final_scores.npz",
+    write_atomic(paths.final_scores,
                  lambda tmp: np.savez(tmp, labels=labels, scores=scores.astype(np.float32)))
     fpr, tpr, thresholds = roc_curve(labels, scores)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), MAX_ROC_POINTS)).astype(int))
@@ -230,12 +230,12 @@ def run_final(paths: JobPaths, config: Config, model_file: Path) -> dict[str, An
 def run(mode: str, paths: JobPaths, what: str) -> None:
     """Trial number ``what`` of the job of ``paths`` (``mode`` "trial": its ``result.json``), or the final
     evaluation of the model file ``what`` (``mode`` "final": the job's ``final.json``)."""
-    config = load_config(paths.config, submitted=submitted_configs())
+    config = load_config(paths.config, submitted=jobenv.submitted_configs())
     if mode == "trial":
         result = run_trial(paths, config, int(what))
-        write_json_atomic(paths.trial_dir(int(what)) / "result.json", {**result, "threads": jobenv.trial_threads()})
+        write_json_atomic(paths.trial_result(int(what)), {**result, "threads": jobenv.trial_threads()})
     else:
-        write_json_atomic(paths.dir / "final.json", run_final(paths, config, Path(what)))
+        write_json_atomic(paths.final_record, run_final(paths, config, Path(what)))
 
 
 def main(argv: list[str]) -> int:

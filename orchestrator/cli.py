@@ -10,13 +10,10 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from orchestrator import __version__
 from orchestrator.core.errors import InputError, OrchError
-
-if TYPE_CHECKING:
-    from orchestrator.launch.submit import Plan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,89 +100,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from orchestrator.launch.submit import plan
+    from orchestrator.launch.plan import describe, plan
 
     p = plan(args.config, _registry_root(args, new_ok=True))
-    for line in describe_plan(p, notes=args.notes):
+    for line in describe(p, notes=args.notes):
         print(line)
     print("valid")
     return 0
 
 
 def _registry_root(args: argparse.Namespace, new_ok: bool = False) -> Path:
-    """The registry root of a command (``resolve_root``): an existing directory, so that a mistyped
-    ``--registry`` is an error instead of a new, empty registry. With ``new_ok`` (``orch submit``, and
-    ``orch validate`` which previews it) the root may also be one not made yet, inside an existing
-    directory: the submission makes it."""
-    from orchestrator.core.registry import resolve_root, user_config_path
+    from orchestrator.core.registry import existing_root, resolve_root
 
-    root = resolve_root(args.registry)
-    if root.is_dir() or (new_ok and not root.exists() and root.parent.is_dir()):
-        return root
-    if root.exists():
-        problem = "is not a directory"
-    else:
-        problem = "does not exist" + (", nor does its parent directory" if new_ok else "")
-    raise InputError(str(root), f"registry {problem}; expected an existing registry (from --registry, ORCH_REGISTRY,"
-                                f" {user_config_path()} or ./registry) or, for orch submit, a new one inside an "
-                                "existing directory")
-
-
-def describe_plan(p: Plan, notes: bool = False) -> list[str]:
-    from orchestrator.core.config import parent_path
-    from orchestrator.launch.sbatch import format_time
-    from orchestrator.launch.scan import format_table
-
-    c = p.config
-    parent = parent_path(c)
-    m = c.model
-    lines = [f"config   {c.path}",
-             f"name     {c.name} v{c.version}" + (f" (parent: {parent.name})" if parent else " (first version)"),
-             f"task     {c.task}, model {c.model_name}, {m.hp_max_evals} trials, objective {m.objective}, "
-             f"{m.epochs} epochs max" + (f", early stopping on {m.early_stopping.monitor} (patience "
-                                          f"{m.early_stopping.patience})" if m.early_stopping else ""),
-             f"planes   {', '.join(c.planes)}" + _tasks(p),
-             f"proposer {m.describe_proposer()}"
-             + (f"; {c.resources.workers} workers share each search, claims taken over after "
-                f"{c.resources.heartbeat_limit_s:g} s without heartbeat" if c.resources.workers > 1 else ""),
-             f"label    {c.dataset.label.describe()}; balance: "
-             f"{c.dataset.balance_method if c.dataset.balance_data else 'off'}; split "
-             f"{c.dataset.train_fraction:g}/{c.dataset.val_fraction:g}/{c.dataset.test_fraction:g}",
-             "search space:"]
-    lines += [f"  {line}" for line in m.space.describe()]
-    if "batch_size" in m.space.names:
-        lines.append(f"  model_parameters.batch_size={m.batch_size}: evaluation and prediction batch size "
-                     "(training batch size is searched)")
-    else:
-        lines.append(f"  batch_size: fixed {m.batch_size} (model_parameters.batch_size)")
-    lines += ["data:", *(f"  {row}" for row in format_table(list(p.reports)))]
-    for report in p.reports:
-        for d in report.dirs:
-            lines += [f"  skipped {path}: {why}" for path, why in d.bad]
-    r = p.request
-    lines += [f"memory   {p.memory_line}",
-              f"request  --mem {r.mem_gb:g} GB, --time {format_time(r.timeout_min)}, {r.cpus_per_task} CPUs, {r.gpus} GPUs, "
-              f"site profile {p.profile.name}" + (f", partition {r.partition}" if r.partition else "")]
-    for block in ("training_notes", "metadata"):
-        value = getattr(c, block)
-        if value and notes:
-            lines += [f"{block}:", *("  " + x for x in json.dumps(value, indent=2).splitlines())]
-        elif value:
-            lines.append(f"{block}: {', '.join(value)} (kept as written; --notes to show)")
-    return lines
-
-
-def _tasks(p: Plan) -> str:
-    """How the planes map to array tasks."""
-    r = p.request
-    if r.workers > 1:
-        per = "one array" if len(p.config.planes) == 1 else f"one array per plane ({len(p.config.planes)} searches)"
-        return f" ({r.workers} workers: {per}, --array={r.array}, task i = worker i)"
-    return f" (job array {r.array}: task i = plane i)" if r.array else ""
+    return existing_root(resolve_root(args.registry), new_ok)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from orchestrator.launch.submit import plan, submit
+    from orchestrator.launch.plan import describe, plan
+    from orchestrator.launch.submit import submit
     from orchestrator.scheduler.backend import for_submit
 
     _seconds("--poll-s", args.poll_s)
@@ -194,7 +126,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     p = plan(args.config, _registry_root(args, new_ok=True))
     backend = for_submit(args.local, args.trials if args.in_process else None)
     if args.dry_run:
-        for line in describe_plan(p):
+        for line in describe(p):
             print(line)
         print(f"would submit to {backend.title} with registry {p.root}:")
         print(p.script, end="")
@@ -213,7 +145,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from orchestrator.core.registry import validate_job_id
+    from orchestrator.core.registry import JobPaths, validate_job_id
     from orchestrator.track import status
 
     root = _registry_root(args)
@@ -223,7 +155,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.job_id is not None:
         validate_job_id(args.job_id)  # "" is a mistake, not "no job ID"
         tasks = [] if "_" in args.job_id else status.array_tasks(root, args.job_id)
-        if tasks and not (root / "jobs" / args.job_id).exists():
+        if tasks and not JobPaths(root, args.job_id).dir.exists():
             rows = [r for r in status.job_rows(root, workers=True) if r["job_id"] in tasks]
             return _print(args, rows, lambda: status.job_table(rows))
         view = status.job_view(root, args.job_id)
@@ -255,9 +187,12 @@ def _print(args: argparse.Namespace, data: object, text: Callable[[], list[str]]
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from orchestrator.present.overview import after_tick
     from orchestrator.track.sync import sync
 
-    report = sync(_registry_root(args), _seconds("--budget-s", args.budget_s))
+    root = _registry_root(args)
+    report = sync(root, _seconds("--budget-s", args.budget_s))
+    after_tick(root, report)
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
@@ -284,10 +219,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
+    from orchestrator.core.units import parse_size_gib
     from orchestrator.launch.submit import resubmit
 
     root = _registry_root(args)
-    job_ids = resubmit(root, args.job_id, None if args.mem is None else parse_mem(args.mem))
+    job_ids = resubmit(root, args.job_id, None if args.mem is None else parse_size_gib(args.mem, "--mem"))
     print(f"submitted a new attempt of {args.job_id}: {' '.join(job_ids)}")
     return 0
 
@@ -297,19 +233,6 @@ def _seconds(option: str, value: float) -> float:
     if not (math.isfinite(value) and value > 0):
         raise InputError(option, f"{value:g}: expected a number of seconds above 0")
     return value
-
-
-def parse_mem(text: str) -> float:
-    """GB in ``32G``, ``32GB``, ``512M`` or a bare number of GB; finite and above 0."""
-    import re
-
-    from orchestrator.core.units import GIB, SLURM_SUFFIXES
-
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([GM]?)B?", text.strip(), re.IGNORECASE)
-    size = float(match[1]) * SLURM_SUFFIXES[(match[2] or "G").upper()] / GIB if match else math.nan
-    if not (math.isfinite(size) and size > 0):  # 401 digits make inf, not an OverflowError
-        raise InputError("--mem", f"{text!r}: expected a size such as 32G or 512M")
-    return size
 
 
 def cmd_cron(args: argparse.Namespace) -> int:
@@ -358,7 +281,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from orchestrator.core.config import load_config
+    from orchestrator.core.config_file import load_config
     from orchestrator.present.lineage import diff_report, parent_of
 
     if len(args.configs) > 2:

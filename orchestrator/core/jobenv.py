@@ -18,6 +18,7 @@ from orchestrator.core.registry import is_job_id
 
 LOCAL_JOB_ID = "ORCH_JOB_ID"  # the local executor's name for the job a task runs
 TRIAL_THREADS = "ORCH_THREADS"  # the cores a job gives each of its trial processes
+SUBMITTED_CONFIGS = "ORCH_CONFIG_SHA256"  # a job's processes: the hashes its batch script names
 
 
 def job_id(env: Mapping[str, str] = os.environ) -> str:
@@ -43,6 +44,12 @@ def cpus(env: Mapping[str, str] = os.environ) -> int:
 def trial_threads(env: Mapping[str, str] = os.environ) -> int:
     """Cores for TensorFlow in a trial process: what its job gave it, else this process's affinity."""
     return int(env.get(TRIAL_THREADS) or 0) or len(os.sched_getaffinity(0))
+
+
+def submitted_configs(env: Mapping[str, str] = os.environ) -> list[str] | None:
+    """The hashes of the configs this job was submitted with (None when its batch script named none)."""
+    value = env.get(SUBMITTED_CONFIGS)
+    return value.split(",") if value else None
 
 
 def under_slurm(env: Mapping[str, str] = os.environ) -> bool:

@@ -13,7 +13,7 @@ Layout under the root::
     jobs/<job_id>/          one directory per job (``JobPaths``)
     .staging/               entries being assembled; renamed into jobs/ whole
     locks/                  the sync lock
-    index/index.json        orch sync's summary row per job (``orchestrator.track.index``)
+    index/index.json        orch sync's summary row per job (``orchestrator.core.index``)
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -107,12 +108,29 @@ def resolve_root(cli_value: str | None = None) -> Path:
     return Path(os.path.expanduser(value or "registry")).resolve()
 
 
+def existing_root(root: Path, new_ok: bool = False) -> Path:
+    """``root`` (from ``resolve_root``) if it is an existing directory, so that a mistyped ``--registry``
+    is an error instead of a new, empty registry. With ``new_ok`` (``orch submit``, and ``orch validate``
+    which previews it) it may also be one not made yet, inside an existing directory: the submission
+    makes it."""
+    if root.is_dir() or (new_ok and not root.exists() and root.parent.is_dir()):
+        return root
+    if root.exists():
+        problem = "is not a directory"
+    else:
+        problem = "does not exist" + (", nor does its parent directory" if new_ok else "")
+    raise InputError(str(root), f"registry {problem}; expected an existing registry (from --registry, ORCH_REGISTRY,"
+                                f" {user_config_path()} or ./registry) or, for orch submit, a new one inside an "
+                                "existing directory")
+
+
 @dataclass(frozen=True)
 class JobPaths:
     """Every path of one job directory. The only place these names are spelled."""
 
     root: Path
     job_id: str
+    LOG_NAME: ClassVar[str] = "job.out"  # also in the batch script's --output pattern (%j, %A_%a for the ID)
 
     def __post_init__(self) -> None:
         validate_job_id(self.job_id)
@@ -144,7 +162,7 @@ class JobPaths:
     @property
     def log(self) -> Path:
         """The job's stdout and stderr (opened by the scheduler or the local executor)."""
-        return self.dir / "job.out"
+        return self.dir / self.LOG_NAME
 
     @property
     def trials(self) -> Path:
@@ -169,8 +187,18 @@ class JobPaths:
     @property
     def cache(self) -> Path:
         """The prepared data as memory-mappable .npy files, shared by all trials of a search (in the
-        search's entry)."""
+        search's entry); built in another folder and renamed into place (``split_file``, ``cache_record``)."""
         return self.dir / "cache"
+
+    @staticmethod
+    def split_file(cache: Path, split: str, array: str) -> Path:
+        """One array (images, labels, metadata) of one split (train, val, test) in a data cache."""
+        return cache / f"{split}_{array}.npy"
+
+    @staticmethod
+    def cache_record(cache: Path) -> Path:
+        """The data record of a complete cache, written last: a cache without it is not one."""
+        return cache / "ready.json"
 
     @property
     def claims(self) -> Path:
@@ -186,6 +214,33 @@ class JobPaths:
     def trial_dir(self, number: int) -> Path:
         """Scratch of one trial process: its request, result, history and model."""
         return self.trials_dir / f"{number:04d}"
+
+    def trial_result(self, number: int) -> Path:
+        """What a trial process found (status, metrics, epochs), read by its job into the trial's record."""
+        return self.trial_dir(number) / "result.json"
+
+    def trial_history(self, number: int) -> Path:
+        """A trial's per-epoch training history (Keras's)."""
+        return self.trial_dir(number) / "history.json"
+
+    def trial_model(self, number: int) -> Path:
+        """A trial's trained model (restored best weights); kept for the best trial only."""
+        return self.trial_dir(number) / "model.keras"
+
+    @property
+    def final_record(self) -> Path:
+        """What the final evaluation process found (test metrics, ROC points), read and removed by the job."""
+        return self.dir / "final.json"
+
+    @property
+    def final_scores(self) -> Path:
+        """The test split's labels and scores of the final evaluation, until the job makes them an artifact."""
+        return self.dir / "final_scores.npz"
+
+    def artifact_name(self, what: str) -> str:
+        """The file name of one of the job's artifacts: ``<job_id>_<what>``, so a job finds its artifacts
+        and they find their job, wherever they are (``artifacts_dir``)."""
+        return f"{self.job_id}_{what}"
 
     def request(self, number: int) -> Path:
         """A trial's point, written before its process starts; other workers read it as pending."""

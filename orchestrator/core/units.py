@@ -4,7 +4,10 @@ reads MaxRSS in. The only module where byte multiples are written."""
 from __future__ import annotations
 
 import math
+import re
 import resource
+
+from orchestrator.core.errors import InputError
 
 KIB = 1024
 MIB = 1024**2
@@ -36,3 +39,12 @@ def peak_rss_mib(usage: resource.struct_rusage) -> float:
 def slurm_mem(gib_value: float) -> str:
     """A memory request as sbatch's ``--mem`` takes it: whole GiB as ``G``, else rounded up to ``M``."""
     return f"{int(gib_value)}G" if float(gib_value).is_integer() else f"{math.ceil(gib_value * KIB)}M"
+
+
+def parse_size_gib(text: str, option: str) -> float:
+    """GiB in ``32G``, ``32GB``, ``512M`` or a bare number of GiB, given for ``option``; finite and above 0."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([GM]?)B?", text.strip(), re.IGNORECASE)
+    size = float(match[1]) * SLURM_SUFFIXES[(match[2] or "G").upper()] / GIB if match else math.nan
+    if not (math.isfinite(size) and size > 0):  # 401 digits make inf, not an OverflowError
+        raise InputError(option, f"{text!r}: expected a size such as 32G or 512M")
+    return size

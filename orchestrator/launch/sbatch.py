@@ -17,10 +17,9 @@ from typing import Any
 
 from orchestrator.core.config import Config, config_hash
 from orchestrator.core.errors import InputError
+from orchestrator.core.registry import JobPaths, jobs_dir
 from orchestrator.core.units import slurm_mem
 from orchestrator.launch.site import SiteProfile
-
-LOG_NAME = "job.out"  # JobPaths.log; the %-pattern form is below
 
 
 @dataclass(frozen=True)
@@ -82,11 +81,11 @@ def format_time(minutes: int) -> str:
 def render(config: Config, request: Request, profile: SiteProfile, root: Path) -> str:
     """The exact batch script for one submission (one job, an array over planes, or the array of one
     plane's workers)."""
-    jobs = root / "jobs"
+    jobs = jobs_dir(root)
     pattern = "%A_%a" if request.array else "%j"
     options = [
         f"--job-name={config.label}",
-        f"--output={jobs}/{pattern}/{LOG_NAME}",
+        f"--output={jobs}/{pattern}/{JobPaths.LOG_NAME}",
         "--open-mode=append",
         f"--mem={slurm_mem(request.mem_gb)}",
         f"--time={format_time(request.timeout_min)}",

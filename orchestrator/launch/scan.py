@@ -2,7 +2,7 @@
 
 For each data directory and plane the glob is resolved (in the directory and in
 its ``<plane>/`` subfolder), every file's array headers are read from inside the
-zip (``orchestrator.core.npz``), and the label and images arrays are read from a
+zip (``orchestrator.core.datafiles``), and the label and images arrays are read from a
 bounded, evenly spread sample of files to report the class balance and check the
 pixels. Problems that make a job fail later are found here: missing directories,
 globs matching nothing, 0-byte, truncated or unreadable files, missing arrays,
@@ -12,8 +12,6 @@ image shapes that differ across files or from ``input_shape``, NaN or ±Inf pixe
 
 from __future__ import annotations
 
-import fnmatch
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.core.config import Config, LabelSpec
-from orchestrator.core.errors import InputError
-from orchestrator.core.npz import (
+from orchestrator.core.datafiles import (
     BadFile,
     check_headers,
+    find_files,
+    label_column,
     non_finite,
     read_arrays,
     read_headers,
 )
+from orchestrator.core.errors import InputError
 
 SAMPLE_FILES = 16  # files per directory and plane whose label and images arrays are read
 
@@ -97,18 +97,6 @@ class ScanReport:
         return max((c for d in self.dirs for c in d.meta_columns), default=0)
 
 
-def find_files(directory: Path, pattern: str, plane: str) -> list[Path]:
-    """Files matching ``pattern`` in ``directory`` and in its ``<plane>/`` subfolder, sorted."""
-    found = []
-    for folder in (directory, directory / plane):
-        try:
-            with os.scandir(folder) as entries:
-                found += [Path(e.path) for e in entries if fnmatch.fnmatchcase(e.name, pattern) and e.is_file()]
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-    return sorted(found)
-
-
 def scan(config: Config, plane: str, *, pixels: bool = True) -> ScanReport:
     """Pre-flight one plane of ``config``; ``InputError`` on anything that would fail the job.
     ``pixels=False`` leaves the images of the sampled files unread and unchecked, as the pre-flight
@@ -167,11 +155,6 @@ def _scan_dir(directory: Path, plane: str, files: list[Path], label: LabelSpec, 
         result.label_samples += values.size
         result.label_positives += int(values.sum())
     return result
-
-
-def label_column(array: np.ndarray, label: LabelSpec) -> np.ndarray:
-    """The labels within the label array (its column, for a 2-D array)."""
-    return array if label.column is None else array[:, label.column]
 
 
 def _check_shapes(config: Config, plane: str, dirs: list[DirScan]) -> ScanReport:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.core.config import NAME_RE, SLURM_TOKEN_RE, parse_time_min
+from orchestrator.core.config import NAME_RE, SLURM_TOKEN_RE
+from orchestrator.core.config_file import parse_time_min
 from orchestrator.core.errors import InputError
 from orchestrator.core.fields import Section, int_at_least, is_number, optional, string
 from orchestrator.core.registry import user_config, user_config_path

@@ -1,10 +1,8 @@
-"""``orch validate`` and ``orch submit``: from a config file to a recorded submission.
+"""``orch submit`` and ``orch resubmit``: from a plan (``orchestrator.launch.plan``) to a recorded
+submission.
 
-``plan`` does everything that can fail on bad input (config, data pre-flight,
-memory estimate, site profile, script) before anything is queued or written.
-``submit`` then queues the script held, records the registry entry of every
-task, and releases the job; if recording fails the job is cancelled, so a
-failed submit leaves neither a job nor an entry.
+``submit`` queues the script held, records the registry entry of every task, and releases the job;
+if recording fails the job is withdrawn, so a failed submit leaves neither a job nor an entry.
 """
 
 from __future__ import annotations
@@ -15,84 +13,25 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__
-from orchestrator.core import attempts
+from orchestrator.core import attempts, index
 from orchestrator.core.clock import now
 from orchestrator.core.config import (
-    Config,
     config_hash,
-    load_config,
     repository_root,
-    require_proposer,
 )
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.core.state import TERMINAL_NAMES
-from orchestrator.launch.memory import MODEL, MemoryEstimate, calibrate, estimate
-from orchestrator.launch.sbatch import Request, build_request, job_command, render
-from orchestrator.launch.scan import ScanReport, scan
-from orchestrator.launch.site import SiteProfile, load_profile
+from orchestrator.launch.memory import estimate
+from orchestrator.launch.plan import Plan, plan
+from orchestrator.launch.sbatch import job_command
 from orchestrator.scheduler.backend import Backend, Batch, of, shown_state
-from orchestrator.track import index
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything a submission will do, decided and checked, nothing done yet."""
-
-    config: Config
-    reports: tuple[ScanReport, ...]  # one per plane
-    estimate: MemoryEstimate  # of the largest plane: every array task gets the same --mem
-    profile: SiteProfile
-    request: Request
-    script: str
-    root: Path
-
-    @property
-    def memory_line(self) -> str:
-        if self.config.resources.mem_gb is None:
-            return self.estimate.describe()
-        line = f"estimated peak {self.estimate.peak_gb:.1f} GB; requesting {self.request.mem_gb:g} GB (resources.mem_gb)"
-        if self.estimate.peak_gb > self.request.mem_gb:
-            line += "  WARNING: the estimate exceeds the request; expect OUT_OF_MEMORY"
-        return line
-
-
-def plan(config_path: str | Path, root: Path, mem_gb: float | None = None, workers: int | None = None,
-         submitted: list[str] | None = None) -> Plan:
-    """Validate ``config_path`` and its data, and prepare the submission to ``root``; ``mem_gb``
-    overrides the memory request (a new attempt after OUT_OF_MEMORY, ``orch resubmit --mem``),
-    ``workers`` the config's number of workers (a new attempt of one worker is one job). With
-    ``submitted`` (a new attempt: the hash its parent was submitted with), the frozen config must
-    be unchanged since."""
-    config = load_config(config_path, submitted=submitted)
-    reports = tuple(scan(config, plane) for plane in config.planes)
-    largest = calibrate(max((estimate(config, r) for r in reports), key=lambda e: e.peak_gb),
-                        measured_history(root, config.name))
-    profile = load_profile(config.resources.site)
-    if profile.python == sys.executable:  # the job runs this interpreter: its proposer's library must be here
-        require_proposer(config)
-    request = build_request(config, profile, largest.request_gb, workers, mem_gb)
-    script = render(config, request, profile, root)
-    return Plan(config, reports, largest, profile, request, script, root)
-
-
-def measured_history(root: Path, name: str) -> list[tuple[str, float, float]]:
-    """(job ID, measured peak GB, predicted peak GB) of the completed jobs of config ``name``, newest
-    first, from the index ``orch sync`` keeps; only those predicted by today's memory model (an older
-    model's ratio says nothing about this one's)."""
-    rows = [r for r in index.load(root).values()
-            if r.get("name") == name and r.get("state") == "COMPLETED" and r.get("measured_peak_gb")
-            and r.get("estimate_model") == MODEL]
-    rows.sort(key=lambda r: r["submitted_at"], reverse=True)
-    return [(r["job_id"], r["measured_peak_gb"], r["estimated_peak_gb"]) for r in rows]
-
 
 Task = tuple[int | None, str]  # (array task index or None, plane)
 
@@ -210,10 +149,11 @@ def _entry(p: Plan, job_id: str, plane: str, submission: dict[str, Any], created
         "data": {"files": report.files, "samples": report.samples, "bad_files": report.bad_files,
                  "positive_fraction": round(report.positive_fraction, 4)},
     })
+    paths = JobPaths(p.root, job_id)
     create_entry(p.root, job_id, {
-        "config.json": json.dumps(frozen, indent=2) + "\n",
-        "job.sbatch": p.script,
-        "submission.json": json.dumps(submission, indent=2, sort_keys=True) + "\n",
+        paths.config.name: json.dumps(frozen, indent=2) + "\n",
+        paths.script.name: p.script,
+        paths.submission.name: json.dumps(submission, indent=2, sort_keys=True) + "\n",
     })
     created.append(job_id)
 

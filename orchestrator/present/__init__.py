@@ -1,1 +1,2 @@
-"""present"""
+"""What people read: reports, compare, diff, the overview page, following a search. Imports every wing
+but ``cli``."""

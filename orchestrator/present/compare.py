@@ -8,19 +8,17 @@ a search's attempts are joined ("17832000 → 17832069").
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core import attempts
-from orchestrator.core.config import load_config
+from orchestrator.core import attempts, index
+from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import InputError
 from orchestrator.core.records import read_json
-from orchestrator.core.registry import JobPaths
+from orchestrator.core.registry import JobPaths, is_job_id
 from orchestrator.core.units import GIB
 from orchestrator.present.lineage import diff
 from orchestrator.present.page import fmt, markdown_table
-from orchestrator.track import index
 from orchestrator.track.status import duration, job_rows, job_view
 
 COLUMNS = ["version", "job ID(s)", "trials", "proposer", "best trial", "objective", "val acc", "test F1", "test AUC",
@@ -32,7 +30,7 @@ def select(root: Path, targets: list[str]) -> list[dict[str, Any]]:
     rows = job_rows(root)
     chosen: list[dict[str, Any]] = []
     for target in targets:
-        if re.fullmatch(r"[0-9]+(_[0-9]+)?|local-.*", target):
+        if is_job_id(target):
             found = [r for r in rows if r["job_id"] == target]
         else:
             matching = [r for r in rows if target in (r.get("name"), r.get("label")) and not r.get("children")]

@@ -20,11 +20,11 @@ from typing import Any, Callable, TextIO
 
 from orchestrator.core import attempts
 from orchestrator.core.errors import OrchError
+from orchestrator.core.index import read_submission, total_trials
 from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths
 from orchestrator.core.trials import FAILED, PRUNED, RESULTS
 from orchestrator.scheduler.backend import Backend, of
-from orchestrator.track.index import read_submission, total_trials
 from orchestrator.track.status import duration
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from orchestrator.core.config import Config, load_config, parent_path
+from orchestrator.core.config import Config, parent_path
+from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import InputError
 
 NOT_RUN_KEYS = frozenset({"training_notes", "metadata", "name", "version", "parent"})

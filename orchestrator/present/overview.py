@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import quote
 
+from orchestrator.core import index
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.files import make_dir, write_text_atomic
 from orchestrator.core.records import report_skipped
 from orchestrator.core.registry import JobPaths
 from orchestrator.present import report
 from orchestrator.present.page import Cell, Filters, Link, Page, Table, fmt, to_html
-from orchestrator.track import index
 from orchestrator.track.status import duration, job_rows
+from orchestrator.track.sync import Report
 
 PAGE = Path("index") / "overview.html"  # beside the index: the folder every member's sync replaces files in
 COLUMNS = ["config", "version", "plane", "state", "trials", "objective", "best", "test F1", "test AUC",
@@ -173,6 +174,21 @@ def refresh(root: Path, rows: dict[str, dict[str, Any]]) -> Path:
     """Rewrite the registry's page from the index rows of a sync tick (no report is made); its path."""
     write(root, searches(root, rows), page_path(root))
     return page_path(root)
+
+
+def after_tick(root: Path, tick: Report) -> None:
+    """After a sync tick that changed a job (or when the page is missing), rewrite the registry's page
+    from the index rows of the jobs still in the registry; a page that cannot be written is a problem
+    of the tick, not its failure."""
+    if tick.skipped or not (tick.changed or not page_path(root).exists()):
+        return
+    present = set(index.job_names(root))
+    try:
+        page = refresh(root, {job: row for job, row in index.load(root).items() if job in present})
+    except (OrchError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # a row edited into nonsense
+        tick.problems.append(f"overview page not written: {type(exc).__name__}: {exc}")
+    else:
+        tick.overview = str(page)
 
 
 def overview(root: Path, html: Path | None = None) -> tuple[Path, list[Path]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import attempts
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.files import make_dir, write_atomic, write_text_atomic
 from orchestrator.core.records import read_json, read_record
 from orchestrator.core.registry import JobPaths, artifacts_dir
@@ -81,7 +81,7 @@ def build(root: Path, job_id: str) -> Page:
 
 
 def _history(root: Path, record: dict[str, Any]) -> dict[str, list[float]] | None:
-    path = JobPaths(root, record["job_id"]).trial_dir(record["trial"]) / "history.json"
+    path = JobPaths(root, record["job_id"]).trial_history(record["trial"])
     return read_json(path) if path.exists() else None
 
 
@@ -143,7 +143,7 @@ def report_paths(root: Path, job_id: str) -> tuple[Path, Path]:
     the job's artifacts (its frozen config's ``output_folder``, else its ``artifacts/``)."""
     paths = JobPaths(root, job_id)
     folder = artifacts_dir(paths, read_record(paths.config).get("output_folder"))
-    return folder / f"{job_id}_report.html", folder / f"{job_id}_report.md"
+    return folder / paths.artifact_name("report.html"), folder / paths.artifact_name("report.md")
 
 
 def write(root: Path, job_id: str) -> tuple[Path, Path]:

@@ -8,13 +8,15 @@ nothing outside this package asks which one a job has: it holds a ``Backend`` an
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.core import slurm
 from orchestrator.core.registry import JobPaths
-from orchestrator.scheduler.observe import Observation, Shown
+from orchestrator.core.state import Observation, Shown
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,8 @@ class Backend(Protocol):
         """How a followed search ended (its state's name), or None while it runs."""
 
 
-NAMES = ("slurm", "local", "debug")  # what a submission's "scheduler" may say
-
-
 def named(name: str) -> Backend:
-    """The backend a submission names (one of ``NAMES``)."""
+    """The backend a submission names (one of ``orchestrator.core.index.SCHEDULERS``)."""
     from orchestrator.scheduler.local_backend import Debug, Local
     from orchestrator.scheduler.slurm_backend import Slurm
 
@@ -104,6 +103,20 @@ def for_submit(local: bool, debug_trials: int | None = None) -> Backend:
 
         return Debug(debug_trials)
     return named("local" if local or not slurm.available() else "slurm")
+
+
+def wait(paths: JobPaths, timeout_s: float | None = None) -> str:
+    """Wait until the job (or search) of ``paths`` ended, as its backend tells (``end_state``), looking
+    as often as the backend says (every 10 s on SLURM); its end state. ``TimeoutError`` after
+    ``timeout_s``."""
+    submission = json.loads(paths.submission.read_text())
+    backend = of(submission)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while (state := backend.end_state(paths, submission)) is None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"{paths.job_id} did not end within {timeout_s:g} s")
+        time.sleep(backend.poll_s or 10.0)
+    return state
 
 
 def shown_state(paths: JobPaths, submission: dict[str, Any], record: dict[str, Any] | None) -> Shown:

@@ -32,16 +32,17 @@ from orchestrator.core import attempts, jobenv
 from orchestrator.core.errors import InputError
 from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths, new_local_job_id
-from orchestrator.core.state import EXIT_INTERRUPTED, TERMINAL_NAMES, JobState
+from orchestrator.core.state import (
+    EXIT_INTERRUPTED,
+    TERMINAL_NAMES,
+    JobState,
+    Observation,
+    Shown,
+)
 from orchestrator.core.units import mib_to_bytes
 from orchestrator.scheduler.backend import Batch, Observed, shown_state
 from orchestrator.scheduler.local_task import InProcessJob, LocalTask
-from orchestrator.scheduler.observe import (
-    Observation,
-    Shown,
-    search_observation,
-    with_own_end,
-)
+from orchestrator.scheduler.observe import search_observation, with_own_end
 
 SOURCE = "the local executor's record"
 

@@ -78,8 +78,6 @@ def run_script(paths: JobPaths, script: str, cores: tuple[int, ...]) -> int:
                                stderr=subprocess.STDOUT, env=jobenv.local_task_env(paths.job_id), preexec_fn=start)
     finally:
         os.close(log)
-    state = {**_me(), "pid": job.pid, "started_at": now(), "cores": list(cores)}
-    write_json_atomic(paths.local_state, state)
     received: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -87,7 +85,9 @@ def run_script(paths: JobPaths, script: str, cores: tuple[int, ...]) -> int:
         job.send_signal(signal.SIGUSR1 if signum == TIME_LIMIT_SIGNAL else signum)
 
     for signum in (signal.SIGTERM, signal.SIGUSR1, TIME_LIMIT_SIGNAL):
-        signal.signal(signum, forward)
+        signal.signal(signum, forward)  # before the record names this process: orch cancel finds it there
+    state = {**_me(), "pid": job.pid, "started_at": now(), "cores": list(cores)}
+    write_json_atomic(paths.local_state, state)
     _, status, usage = os.wait4(job.pid, 0)
     code = os.waitstatus_to_exitcode(status)
     write_json_atomic(paths.local_state, {**state, "ended_at": now(), "exit_code": code,

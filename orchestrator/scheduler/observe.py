@@ -5,34 +5,12 @@ what to do with them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 from orchestrator.core import slurm
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths
-from orchestrator.core.state import JobState, from_slurm
-
-
-@dataclass
-class Observation:
-    """What a source says about one job now."""
-
-    state: JobState
-    reason: str = ""
-    source: str = "sacct"
-    exit_code: int | None = None
-    signal: int | None = None
-    max_rss_bytes: int | None = None
-    elapsed_s: float | None = None
-    cpu_s: float | None = None
-    start: str | None = None
-    end: str | None = None
-    workers: dict[str, int] | None = None  # a search of several workers: how many run, of how many
-
-    def record(self) -> dict[str, Any]:
-        return {k: (v.value if isinstance(v, JobState) else v) for k, v in self.__dict__.items()}
-
+from orchestrator.core.state import JobState, Observation, from_slurm
 
 
 def sacct_observations(rows: list[slurm.SacctRow]) -> dict[str, Observation]:
@@ -105,17 +83,3 @@ def with_own_end(paths: JobPaths, observation: Observation) -> Observation:
     if own is None or own.state is not JobState.OUT_OF_MEMORY:
         return observation
     return replace(observation, state=own.state, reason=own.reason)
-
-
-@dataclass(frozen=True)
-class Shown:
-    """The state shown for a job, its reason and where it comes from (``source``: sacct, squeue, the
-    local executor's record, ...); ``live``: read now from the executor's record rather than from what
-    ``orch sync`` last saw; ``own``: what the job's own records say when the scheduler's word is not
-    in yet (a SLURM job that wrote its end before ``orch sync`` saw it)."""
-
-    state: str
-    reason: str
-    source: str
-    own: Observation | None = None
-    live: bool = False

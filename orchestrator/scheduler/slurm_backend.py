@@ -11,10 +11,9 @@ from typing import Any
 from orchestrator.core import attempts, slurm
 from orchestrator.core.errors import SchedulerError
 from orchestrator.core.registry import JobPaths
-from orchestrator.core.state import TERMINAL_NAMES, UNSYNCED
+from orchestrator.core.state import TERMINAL_NAMES, UNSYNCED, Shown
 from orchestrator.scheduler.backend import Batch, Observed
 from orchestrator.scheduler.observe import (
-    Shown,
     own_records,
     queue_observations,
     sacct_observations,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core import attempts, claims
+from orchestrator.core import attempts, claims, index
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.files import open_file
 from orchestrator.core.records import read_optional_record
@@ -23,7 +23,6 @@ from orchestrator.core.state import UNSYNCED
 from orchestrator.core.trials import FAILED, PRUNED, RESULTS
 from orchestrator.core.units import GIB, KIB, mib_to_gib
 from orchestrator.scheduler.backend import shown_state
-from orchestrator.track import index
 
 LOG_LINES = 15
 LOG_BYTES = 64 * KIB  # the most of a log's end read to show its last lines
@@ -282,7 +281,7 @@ def job_rows(root: Path, workers: bool = False) -> list[dict[str, Any]]:
     for name in index.job_names(root):
         row = rows.get(name)
         if row is None or not row.get("settled"):
-            row = index.current_row(JobPaths(root, name))
+            row = index.current_row(JobPaths(root, name), shown_state)
             if row is None:
                 continue
         if workers or not row.get("search_id"):

@@ -6,8 +6,8 @@ yet. Settled jobs (terminal, recovery decided) are never queried again. A job
 missing from sacct is UNKNOWN, never failed or done from absence; after a grace
 period its own registry records may settle it. Without accounting (sacct fails),
 ``scontrol show job`` and the jobs' own records stand in, and the problem is
-reported. Sync is the only writer of ``scheduler.json`` and of the index. A tick that
-changed a job rewrites the registry's overview page (``index/overview.html``) from its rows.
+reported. Sync is the only writer of ``scheduler.json`` and of the index. ``orch sync`` then
+rewrites the registry's overview page when the tick changed a job (``orchestrator.present.overview``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator.core import attempts, sweep
+from orchestrator.core import attempts, index, sweep
 from orchestrator.core.clock import iso, now_utc
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import (
     STICKY_DIR_MODE,
@@ -32,17 +32,11 @@ from orchestrator.core.files import (
 )
 from orchestrator.core.records import read_optional_record, read_record
 from orchestrator.core.registry import JobPaths, jobs_dir
-from orchestrator.core.state import JobState
+from orchestrator.core.state import JobState, Observation
 from orchestrator.launch.site import load_profile
-from orchestrator.present import overview
 from orchestrator.scheduler import backend
-from orchestrator.scheduler.observe import (
-    Observation,
-    own_records,
-    search_observation,
-    with_own_end,
-)
-from orchestrator.track import index
+from orchestrator.scheduler.backend import shown_state
+from orchestrator.scheduler.observe import own_records, search_observation, with_own_end
 from orchestrator.track.recovery import Policy, decide
 
 GRACE_S = 900  # a job may be invisible to sacct this long before its own records may settle it
@@ -60,7 +54,7 @@ class Report:
     swept: int = 0  # leftovers of interrupted writes removed
     skipped: str | None = None
     changed: list[str] = field(default_factory=list)  # jobs whose state, reason or MaxRSS changed, or that settled
-    overview: str | None = None  # the overview page, when this tick rewrote it
+    overview: str | None = None  # the overview page, when it was rewritten after this tick
 
 
 class Lock:
@@ -91,6 +85,11 @@ def save_scheduler_record(paths: JobPaths, record: dict[str, Any]) -> None:
     write_json_atomic(paths.scheduler, record)
 
 
+def row(paths: JobPaths, submission: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
+    """The job's index row after this tick, in the state its backend shows with sync's ``record``."""
+    return index.row(paths, submission, record, shown_state(paths, submission, record))
+
+
 class Tick:
     """One sync tick over the registry at ``root``."""
 
@@ -113,20 +112,7 @@ class Tick:
             self.each(paths, lambda: self.sync_search(paths, submission, previous))
         self.sweep()
         index.save(self.root, self.rows, iso(self.clock()))
-        if self.report.changed or not overview.page_path(self.root).exists():
-            self.refresh_overview()
         return self.report
-
-    def refresh_overview(self) -> None:
-        """Rewrite the overview page from this tick's rows of the jobs still in the registry (no report is
-        made: the tick stays cheap); a page that cannot be written is a problem, not the tick's failure."""
-        present = set(index.job_names(self.root))
-        try:
-            page = overview.refresh(self.root, {job: r for job, r in self.rows.items() if job in present})
-        except (OrchError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # a row edited into nonsense
-            self.report.problems.append(f"overview page not written: {type(exc).__name__}: {exc}")
-        else:
-            self.report.overview = str(page)
 
     def sweep(self) -> None:
         """Remove the leftovers of interrupted writes untouched for a day: the registry's own every tick,
@@ -174,7 +160,7 @@ class Tick:
                 self.report.problems.append(f"time budget used up; recovery of {paths.job_id} waits for the next tick")
             else:
                 current = self.recover(paths, submission, current)
-        self.rows[paths.job_id] = index.row(paths, submission, current)
+        self.rows[paths.job_id] = row(paths, submission, current)
 
     def sync_search(self, paths: JobPaths, submission: dict[str, Any], previous: dict[str, Any] | None) -> None:
         """Update a search of several workers from its workers' records, settle it once they all are, and
@@ -182,7 +168,7 @@ class Tick:
         current, settled = self.update_search(paths, submission, previous)
         if settled and "recovery" not in current:
             current = self.settle(paths, current, "a search of several workers: each worker is recovered on its own")
-        self.rows[paths.job_id] = index.row(paths, submission, current)
+        self.rows[paths.job_id] = row(paths, submission, current)
 
     def update_search(self, paths: JobPaths, submission: dict[str, Any],
                       previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
@@ -222,7 +208,7 @@ class Tick:
             if submission is None:
                 continue
             if previous and "recovery" in previous and name not in self.rows and name not in reopened:
-                self.each(paths, lambda: self.rows.update({name: index.row(paths, submission, previous)}))
+                self.each(paths, lambda: self.rows.update({name: row(paths, submission, previous)}))
                 continue
             found[name] = (paths, submission, previous)
             search = submission.get("search_id")

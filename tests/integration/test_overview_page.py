@@ -9,9 +9,9 @@ from typing import Any, Callable
 
 import pytest
 
+from orchestrator.core import index
 from orchestrator.present import overview
-from orchestrator.track import index
-from tests.overview_registry import HOSTILE, make_registry
+from tests.helpers import HOSTILE, make_registry
 
 pytestmark = pytest.mark.slow
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"

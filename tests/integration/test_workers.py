@@ -18,7 +18,8 @@ from orchestrator.core import claims
 from orchestrator.core.attempts import members, search_records
 from orchestrator.core.records import read_json_lines
 from orchestrator.core.registry import JobPaths
-from orchestrator.launch.submit import plan, submit
+from orchestrator.launch.plan import plan
+from orchestrator.launch.submit import submit
 from orchestrator.scheduler.local_backend import Local
 from tests.helpers import Orch, local_end, submitted, sync_until
 

@@ -17,11 +17,12 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.cli import main, parse_mem
-from orchestrator.core.config import parse_time_min
+from orchestrator.cli import main
+from orchestrator.core.config_file import parse_time_min
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.registry import validate_job_id
 from orchestrator.core.slurm import expand_array_id
+from orchestrator.core.units import parse_size_gib
 from orchestrator.track import cron
 from tests.helpers import REPO, v4_config
 
@@ -120,11 +121,12 @@ def test_no_validating_regex_relies_on_a_dollar_anchor() -> None:
                                   "nan", "1e3G", "", "G"])
 def test_a_mem_size_that_is_not_a_positive_finite_size_is_refused(text: str) -> None:
     with pytest.raises(InputError, match="^--mem: .*expected a size such as 32G or 512M"):
-        parse_mem(text)
+        parse_size_gib(text, "--mem")
 
 
 def test_mem_sizes() -> None:
-    assert (parse_mem("32G"), parse_mem("32gb"), parse_mem("512M"), parse_mem("1.5")) == (32, 32, 0.5, 1.5)
+    sizes = [parse_size_gib(text, "--mem") for text in ("32G", "32gb", "512M", "1.5")]
+    assert sizes == [32, 32, 0.5, 1.5]
 
 
 @pytest.mark.parametrize("text", ["1" * 401 + "G", ""])

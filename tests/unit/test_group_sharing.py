@@ -24,7 +24,7 @@ import pytest
 from jobs.search import write_request
 from orchestrator.core import attempts, claims, sweep
 from orchestrator.core.attempts import search_records
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.files import (
     append_json_line,
@@ -34,7 +34,7 @@ from orchestrator.core.files import (
 )
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths, create_entry
-from orchestrator.launch.submit import plan
+from orchestrator.launch.plan import plan
 from orchestrator.track.sync import Lock
 from tests.helpers import local_end, release_local, v4_config
 
@@ -221,7 +221,7 @@ def test_the_local_executor_runs_the_script_made_at_submit_not_what_is_in_the_jo
     root = workdir / "registry"
     submitted = plan(write_config(v4_config()), root)
     frozen = submitted.config.frozen("X")
-    paths = create_entry(root, JOB, {"job.sbatch": submitted.script, "submission.json": "{}\n",
+    paths = create_entry(root, JOB, {"job.sbatch": submitted.script, "submission.json": '{"scheduler": "local"}\n',
                                      "config.json": json.dumps(frozen)})
     pwned = workdir / "pwned"
     # before the job starts, a member rewrites its script and its config, and plants a package named like ours

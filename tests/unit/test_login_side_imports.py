@@ -13,18 +13,7 @@ from typing import Callable
 
 import pytest
 
-from tests.helpers import REPO, v4_config
-
-PROBE = """
-import json, sys
-from orchestrator.cli import main
-try:
-    code = main(sys.argv[1:])
-except SystemExit as exit:
-    code = exit.code
-heavy = ("tensorflow", "keras", "hyperopt", "optuna", "matplotlib", "submitit")
-print(json.dumps({"code": code, "loaded": sorted(m for m in heavy if m in sys.modules)}))
-"""
+from tests.helpers import PROBE, REPO, v4_config
 
 
 def test_tensorflow_is_installed_so_this_check_means_something() -> None:

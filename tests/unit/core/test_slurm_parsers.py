@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from orchestrator.core.errors import SchedulerError
@@ -19,8 +17,9 @@ from orchestrator.core.slurm import (
     parse_squeue,
 )
 from orchestrator.core.state import JobState, from_slurm
+from tests.helpers import REPO
 
-CAPTURED = Path(__file__).resolve().parent / "captured"
+CAPTURED = REPO / "tests" / "unit" / "captured"
 
 
 def rows(name: str) -> dict:

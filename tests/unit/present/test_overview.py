@@ -16,15 +16,12 @@ from urllib.parse import unquote
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.core import slurm
+from orchestrator.core import index, slurm
 from orchestrator.core.files import write_text_atomic
 from orchestrator.core.registry import create_entry
 from orchestrator.present import overview, report
-from orchestrator.track import index
 from orchestrator.track.sync import Tick
-from tests.helpers import REPO
-from tests.overview_registry import GIB, HOSTILE, make_registry
-from tests.unit.test_login_side_imports import PROBE
+from tests.helpers import GIB, HOSTILE, PROBE, REPO, make_registry
 
 MEMBERS = {"100": [["100"]], "200": [["200", "201"]], "300": [["300_0"], ["300_1"]], "400": [["400"]]}  # per worker
 NOW = datetime(2026, 5, 1, tzinfo=timezone.utc)
@@ -155,7 +152,9 @@ def test_sync_rewrites_the_page_only_when_a_job_changed(root: Path, monkeypatch:
     page = overview.page_path(root)
 
     def tick() -> list[str]:
-        return Tick(root, 60, clock=lambda: NOW).run().changed
+        done = Tick(root, 60, clock=lambda: NOW).run()
+        overview.after_tick(root, done)  # as orch sync does
+        return done.changed
 
     assert tick() == ["400"] and refreshed == [page]  # RUNNING → UNKNOWN: sacct no longer shows it
     assert html.escape(HOSTILE) in page.read_text()

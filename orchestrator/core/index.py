@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from orchestrator.core.attempts import (
     SUMMARY_CHARS,
@@ -29,11 +29,10 @@ from orchestrator.core.errors import OrchError
 from orchestrator.core.files import make_dir, open_file, write_json_atomic
 from orchestrator.core.records import read_optional_record, read_record, report_skipped
 from orchestrator.core.registry import JobPaths, is_job_id, jobs_dir
-from orchestrator.core.state import UNSYNCED
+from orchestrator.core.state import UNSYNCED, Shown
 from orchestrator.core.units import gib, mib_to_gib
-from orchestrator.scheduler import backend
-from orchestrator.scheduler.backend import shown_state
 
+SCHEDULERS = ("slurm", "local", "debug")  # what a submission's "scheduler" may say (orchestrator.scheduler.backend)
 INDEX = Path("index") / "index.json"  # in a folder of its own: the root is sticky, and every member's sync rewrites it
 UNREADABLE = "UNREADABLE"  # the state shown for a job whose files cannot be read
 
@@ -87,8 +86,8 @@ def read_submission(paths: JobPaths) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     where = paths.submission
-    if submission.get("scheduler") not in backend.NAMES:
-        raise OrchError(f"{where}: scheduler: expected one of {', '.join(backend.NAMES)}")
+    if submission.get("scheduler") not in SCHEDULERS:
+        raise OrchError(f"{where}: scheduler: expected one of {', '.join(SCHEDULERS)}")
     try:
         moment: datetime | None = datetime.fromisoformat(submission["submitted_at"])
     except (KeyError, TypeError, ValueError):
@@ -107,20 +106,23 @@ def read_submission(paths: JobPaths) -> dict[str, Any] | None:
     return submission
 
 
-def current_row(paths: JobPaths) -> dict[str, Any] | None:
-    """The summary of one job from its files as they are now; None when it has no submission. A job
-    whose files cannot be read is a row in state UNREADABLE, its reason saying why (reported once)."""
+def current_row(paths: JobPaths, shown: Callable[[JobPaths, dict[str, Any], dict[str, Any] | None], Shown]
+                ) -> dict[str, Any] | None:
+    """The summary of one job from its files as they are now, its state as ``shown`` says (the backend's
+    ``shown_state``); None when it has no submission. A job whose files cannot be read is a row in
+    state UNREADABLE, its reason saying why (reported once)."""
     try:
         submission = read_submission(paths)
         if submission is None:
             return None
-        return row(paths, submission, read_record(paths.scheduler) if paths.scheduler.exists() else None)
+        scheduler = read_record(paths.scheduler) if paths.scheduler.exists() else None
+        return row(paths, submission, scheduler, shown(paths, submission, scheduler))
     except OSError as exc:
         problem = f"{exc.filename}: {exc.strerror}"
     except OrchError as exc:
         problem = str(exc)
     report_skipped(problem)
-    return {**row(paths, {}, None), "state": UNREADABLE, "reason": problem}
+    return {**row(paths, {}, None, None), "state": UNREADABLE, "reason": problem}
 
 
 def written_at(root: Path) -> str | None:
@@ -189,11 +191,12 @@ def search_summary(paths: JobPaths) -> dict[str, Any]:
             "test_f1": test.get("f1"), "test_auc": test.get("auc"), "wall_s": wall_s(search)}
 
 
-def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] | None) -> dict[str, Any]:
-    """The summary of one job from its files; a settled job that stands for its search (no attempt
-    continues it, not a worker) gets the search's summary too, read once: it no longer changes."""
+def row(paths: JobPaths, submission: dict[str, Any], scheduler: dict[str, Any] | None,
+        shown: Shown | None) -> dict[str, Any]:
+    """The summary of one job from its files, in the state ``shown`` (None: not known); a settled job
+    that stands for its search (no attempt continues it, not a worker) gets the search's summary too,
+    read once: it no longer changes."""
     config = submission.get("config", {})
-    shown = shown_state(paths, submission, scheduler) if submission else None
     scheduler = scheduler or {}
     search = bool(submission.get("worker_ids"))
     kids = children(paths)

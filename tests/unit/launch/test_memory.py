@@ -7,8 +7,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from orchestrator.core.config import load_config
-from orchestrator.core.npz import read_array
+import pytest
+
+from orchestrator.core.config_file import load_config
+from orchestrator.core.datafiles import read_array
 from orchestrator.launch.memory import (
     ACTIVATION_COPIES,
     FRAMEWORK_GB,
@@ -19,6 +21,7 @@ from orchestrator.launch.memory import (
     PIPELINE_COPIES,
     MemoryEstimate,
     Network,
+    calibrate,
     estimate,
     largest_network,
     network_terms,
@@ -110,3 +113,13 @@ def test_largest_network_takes_each_size_key_s_top_and_the_larger_batch(write_co
     assert largest_network(load_config(write_config(cfg))) == Network(2, 64, 3, 2, 64, 96)  # unsearched: defaults
     cfg["model_parameters"]["space_options"]["batch_size"] = [32, 512]
     assert largest_network(load_config(write_config(cfg))).batch_size == 512
+
+
+def test_calibration_scales_by_the_worst_recent_ratio() -> None:
+    base = MemoryEstimate(1000, 1000, 1000, 850, 8000, 10.0, 1.05, 10.5, Network(2, 32, 3, 1, 64, 128), 0, 0, 0.62,
+                          0.0, 0.0, 7.5, 0.11, 11.5, 1.2, 14)
+    calibrated = calibrate(base, [("3", 9.2, 11.5), ("2", 6.9, 11.5), ("1", 1.0, None)])
+    assert calibrated.calibration_factor == pytest.approx(0.8)
+    assert calibrated.peak_gb == pytest.approx(9.2) and calibrated.request_gb == 12
+    assert calibrated.calibrated_from == ("3", "2")
+    assert calibrate(base, []) == base

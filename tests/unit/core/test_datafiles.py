@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.core.npz import BadFile, read_array, read_headers
+from orchestrator.core.datafiles import BadFile, read_array, read_headers
 
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])

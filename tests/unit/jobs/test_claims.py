@@ -21,12 +21,12 @@ from jobs.coordination import Coordinator, Heartbeat, holder_gone
 from jobs.search import run_search
 from orchestrator.core import claims, jobenv
 from orchestrator.core.attempts import mark_child, search_records
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.files import append_json_line
 from orchestrator.core.records import read_json_lines
 from orchestrator.core.registry import JobPaths, create_entry
 from tests.helpers import REPO, v4_config
-from tests.unit.stub_worker import StubRunner
+from tests.unit.jobs.stub_worker import StubRunner
 
 SEARCH = "local-20261201T000000-aaaaaa"
 
@@ -157,8 +157,8 @@ def test_a_zombie_holder_is_gone() -> None:
 
 
 def start_worker(config_file: Path, root: Path, job_id: str, total: int, sleep_s: float) -> subprocess.Popen[bytes]:
-    """One stand-in job process (``tests.unit.stub_worker``) of the search in ``root``."""
-    return subprocess.Popen([sys.executable, "-m", "tests.unit.stub_worker", str(config_file), str(root), job_id,
+    """One stand-in job process (``tests.unit.jobs.stub_worker``) of the search in ``root``."""
+    return subprocess.Popen([sys.executable, "-m", "tests.unit.jobs.stub_worker", str(config_file), str(root), job_id,
                              str(total), str(sleep_s)], cwd=REPO)
 
 

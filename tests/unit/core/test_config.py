@@ -8,12 +8,8 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.core.config import (
-    config_hash,
-    load_config,
-    parent_path,
-    parse_time_min,
-)
+from orchestrator.core.config import config_hash, parent_path
+from orchestrator.core.config_file import load_config, parse_time_min
 from orchestrator.core.errors import InputError
 from tests.helpers import REPO, V4, v4_config
 

@@ -1,7 +1,7 @@
 """A stand-in job process for the coordination tests: the real search loop, claims and heartbeat,
 with a trial that sleeps and records loss = learning_rate instead of training Keras.
 
-``python -m tests.unit.stub_worker CONFIG ROOT JOB_ID TOTAL SLEEP_S``: its claims name this process
+``python -m tests.unit.jobs.stub_worker CONFIG ROOT JOB_ID TOTAL SLEEP_S``: its claims name this process
 (pid and start time), as a real job's do, so a live stand-in is never judged gone, however late its
 heartbeat.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from jobs.coordination import Coordinator
 from jobs.search import run_search
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.registry import JobPaths
 
 

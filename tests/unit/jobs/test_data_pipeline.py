@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jobs import data
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import InputError
 from tests.helpers import v4_config
 
@@ -105,9 +105,10 @@ def test_max_samples_reads_only_the_files_it_needs(tagged: Callable[..., tuple],
 
 
 def test_label_column_is_the_configured_one(tagged: Callable[..., tuple]) -> None:
-    config, _ = tagged(label={"array": "metadata", "column": 2})
+    config, _ = tagged(label={"array": "metadata", "column": 3})  # is_es, not the default is_main_track (2)
     loaded = data.load(config, "X")
-    np.testing.assert_array_equal(loaded.labels, loaded.metadata[:, 2])
+    np.testing.assert_array_equal(loaded.labels, loaded.metadata[:, 3])
+    assert not np.array_equal(loaded.labels, loaded.metadata[:, 2])
 
 
 @pytest.mark.parametrize("method", ["max", "standardize"])

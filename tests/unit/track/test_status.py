@@ -1,10 +1,21 @@
-"""`orch status ID` reads a job's log by its end, whatever the log's size."""
+"""`orch status` on what the registry holds: a corrupt entry is one clear error; a job's log is read by
+its end, whatever its size."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.core.registry import create_entry
 from orchestrator.track import status
+
+
+def test_status_of_a_corrupt_entry_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = create_entry(tmp_path, "602", {"submission.json": "{"})
+    assert main(["--registry", str(tmp_path), "status", "602"]) == 1
+    assert capsys.readouterr().err.startswith(f"orch: error: {bad.submission}: not valid JSON")
 
 
 def test_the_log_tail_is_its_last_lines(tmp_path: Path) -> None:

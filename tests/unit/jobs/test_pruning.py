@@ -18,7 +18,8 @@ from jobs.search import run_search
 from jobs.suggester import Suggester
 from orchestrator.core import claims
 from orchestrator.core.attempts import best_record, search_records
-from orchestrator.core.config import Pruning, load_config
+from orchestrator.core.config import Pruning
+from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import InputError
 from orchestrator.core.registry import JobPaths
 from tests.helpers import v4_config

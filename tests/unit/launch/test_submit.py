@@ -237,9 +237,9 @@ def test_resubmit_mem_is_held_to_the_site_limit_and_a_job_is_continued_once(
 
 
 def test_only_jobs_predicted_by_todays_memory_model_calibrate_it(tmp_path: Path) -> None:
+    from orchestrator.core import index
     from orchestrator.launch.memory import MODEL
-    from orchestrator.launch.submit import measured_history
-    from orchestrator.track import index
+    from orchestrator.launch.plan import measured_history
 
     def row(job_id: str, model: str | None, state: str = "COMPLETED") -> dict[str, object]:
         return {"job_id": job_id, "name": "prod", "state": state, "measured_peak_gb": 1.3,

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.core import slurm
+from orchestrator.core import index, slurm
 from orchestrator.core.files import temp_path, write_json_atomic
 from orchestrator.core.registry import JobPaths, create_entry
-from orchestrator.track import index
 from orchestrator.track.sync import Tick
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)

@@ -1,21 +1,26 @@
-"""Reading NPZ files without loading them: array headers from inside the zip; what a usable data file is.
+"""The data files: which files a config reads (``find_files``), what a usable one is, where its label is;
+NPZ files read without loading them (array headers from inside the zip).
 
 An NPZ is a zip of ``.npy`` members. ``read_headers`` opens each member and
 reads only its header (magic, shape, dtype), so even compressed members are
 barely decompressed. It also checks that each member's size in the zip's
 directory matches its header, which catches truncated and inconsistent files.
-``check_headers`` (its arrays) and ``non_finite`` (its pixels) are the one rule
-of a usable data file, applied by both the pre-flight (``orchestrator.launch.scan``)
-and the job (``jobs.data``).
+``find_files``, ``check_headers`` (its arrays), ``non_finite`` (its pixels) and ``label_column``
+are the one rule of which files are read and which are usable, applied by both the pre-flight
+(``orchestrator.launch.scan``) and the job (``jobs.data``).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from orchestrator.core.config import LabelSpec
 
 
 class BadFile(Exception):
@@ -128,3 +133,20 @@ def read_arrays(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 def read_array(path: Path, name: str) -> np.ndarray:
     """Load one array of an NPZ."""
     return read_arrays(path, (name,))[name]
+
+
+def find_files(directory: Path, pattern: str, plane: str) -> list[Path]:
+    """Files matching ``pattern`` in ``directory`` and in its ``<plane>/`` subfolder, sorted."""
+    found = []
+    for folder in (directory, directory / plane):
+        try:
+            with os.scandir(folder) as entries:
+                found += [Path(e.path) for e in entries if fnmatch.fnmatchcase(e.name, pattern) and e.is_file()]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return sorted(found)
+
+
+def label_column(array: np.ndarray, label: LabelSpec) -> np.ndarray:
+    """The labels within the label array (its column, for a 2-D array)."""
+    return array if label.column is None else array[:, label.column]

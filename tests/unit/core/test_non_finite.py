@@ -1,4 +1,4 @@
-"""NaN and ±Inf pixels: the shared rule (``orchestrator.core.npz.non_finite``) and the pre-flight refusing them.
+"""NaN and ±Inf pixels: the shared rule (``orchestrator.core.datafiles.non_finite``) and the pre-flight refusing them.
 
 The job's side (samples left out, counted in ``data.json``) is in test_data_pipeline.py.
 """
@@ -12,8 +12,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from orchestrator.core.config import load_config
-from orchestrator.core.npz import non_finite
+from orchestrator.core.config_file import load_config
+from orchestrator.core.datafiles import non_finite
 from orchestrator.launch.scan import scan
 from tests.helpers import poison, v4_config
 

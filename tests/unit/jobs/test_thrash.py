@@ -13,8 +13,8 @@ import pytest
 from jobs import thrash
 from orchestrator.core.files import write_json_atomic
 from orchestrator.core.registry import JobPaths, create_entry
-from orchestrator.core.state import JobState
-from orchestrator.scheduler.observe import Observation, with_own_end
+from orchestrator.core.state import JobState, Observation
+from orchestrator.scheduler.observe import with_own_end
 from orchestrator.track.recovery import Policy, decide
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import pytest
 
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import InputError
 from orchestrator.core.units import slurm_mem
 from orchestrator.launch.sbatch import (
@@ -25,7 +25,7 @@ from orchestrator.launch.sbatch import (
 from orchestrator.launch.site import load_profile
 from tests.helpers import REPO, v4_config
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+GOLDEN = REPO / "tests" / "golden"
 SHIPPED = sorted((REPO / "json").glob("*/*.json"))
 
 

@@ -16,7 +16,7 @@ from jobs.coordination import Coordinator
 from jobs.search import run_search
 from jobs.suggester import suggester_for
 from orchestrator.core.attempts import best_record, search_records
-from orchestrator.core.config import load_config
+from orchestrator.core.config_file import load_config
 from orchestrator.core.files import append_json_line
 from orchestrator.core.registry import JobPaths, create_entry
 from tests.helpers import v4_config

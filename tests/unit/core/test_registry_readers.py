@@ -17,6 +17,7 @@ from orchestrator.core.errors import OrchError
 from orchestrator.core.files import append_json_line
 from orchestrator.core.records import LineTails, read_json, read_json_lines, read_record
 from orchestrator.core.registry import JobPaths, create_entry
+from tests.helpers import REPO
 
 
 def trial(n: int, job_id: str = "700") -> dict:
@@ -65,7 +66,7 @@ try:
     append_json_line(Path({str(path)!r}), {trial(1)!r})
 except OrchError as exc:
     sys.exit(str(exc))
-"""], capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+"""], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert child.returncode == 1 and f"{path}: only 20 of" in child.stderr
     assert path.stat().st_size == limit
     append_json_line(path, trial(2))
