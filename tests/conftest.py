@@ -14,7 +14,7 @@ import pytest
 from orchestrator.cli import main
 from orchestrator.core import jobenv
 from orchestrator.launch.synthetic import generate
-from orchestrator.scheduler.local_backend import executor_folder
+from orchestrator.scheduler.local_executor import executor_folder
 from tests.helpers import v4_config
 
 

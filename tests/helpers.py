@@ -54,7 +54,7 @@ def release_local(root: Path, job_ids: list[str], script: str, timeout_min: int 
     for job_id in job_ids:
         JobPaths(root, job_id).local_state.unlink(missing_ok=True)
     base = job_ids[0].split("_")[0]
-    Local().release(Batch(root, script, (), timeout_min, signal_s, 0), base, job_ids)
+    Local().release(Batch(root, script, (), timeout_min, signal_s, 0), base, [job_ids])
 
 
 def local_end(paths: JobPaths, timeout_s: float = 300) -> dict[str, Any]:

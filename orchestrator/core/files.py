@@ -22,6 +22,7 @@ from orchestrator.core.errors import OrchError
 DIR_MODE = 0o2775  # setgid: what is made inside belongs to the group too
 STICKY_DIR_MODE = 0o3775  # and sticky: only an entry's owner may remove or rename it (root, jobs/, job directories)
 FILE_MODE = 0o664
+OWNER_FILE_MODE = 0o644  # a record the group reads but only its writer changes (in a sticky folder: or replaces)
 
 
 def make_dir(path: Path, mode: int = DIR_MODE, own: bool = False) -> None:
@@ -96,16 +97,17 @@ def temp_path(path: Path) -> Path:
     return path.parent / f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}"
 
 
-def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object], mode: int = FILE_MODE) -> None:
     """Make ``path`` by ``write(tmp)`` to a ``temp_path`` beside it, then rename that over ``path``:
     readers see the old file or the new one, never a part, and a link planted at ``path`` is
-    replaced instead of written through."""
+    replaced instead of written through. ``mode``, whatever the umask: ``FILE_MODE``, or
+    ``OWNER_FILE_MODE`` for a record only its writer may change."""
     tmp = temp_path(path)
     try:
         write(tmp)
         fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
         try:
-            os.fchmod(fd, FILE_MODE)  # whatever the umask
+            os.fchmod(fd, mode)  # whatever the umask
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -116,9 +118,9 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     fsync_dir(path.parent)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, mode: int = FILE_MODE) -> None:
     """Write ``text`` to ``path`` atomically (``write_atomic``)."""
-    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode)
 
 
 def create_once(path: Path, data: dict[str, Any]) -> bool:
@@ -153,9 +155,9 @@ def create_once(path: Path, data: dict[str, Any]) -> bool:
         tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, mode: int = FILE_MODE) -> None:
     """Atomically write ``data`` as indented, key-sorted JSON."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode)
 
 
 def append_json_line(path: Path, record: dict[str, Any]) -> None:

@@ -25,9 +25,15 @@ from orchestrator.core.attempts import (
     search_result,
     workers,
 )
+from orchestrator.core.clock import iso
 from orchestrator.core.errors import OrchError
 from orchestrator.core.files import make_dir, open_file, write_json_atomic
-from orchestrator.core.records import read_optional_record, read_record, report_skipped
+from orchestrator.core.records import (
+    NONSENSE,
+    read_optional_record,
+    read_record,
+    report_skipped,
+)
 from orchestrator.core.registry import JobPaths, is_job_id, jobs_dir
 from orchestrator.core.state import UNSYNCED, Shown
 from orchestrator.core.units import gib, mib_to_gib
@@ -100,6 +106,9 @@ def read_submission(paths: JobPaths) -> dict[str, Any] | None:
     attempt = submission.get("attempt", 1)
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
         raise OrchError(f"{where}: attempt: expected a whole number from 1")
+    for key in ("array_job_id", "search_id", "parent_job_id"):
+        if submission.get(key) is not None and not is_job_id(submission[key]):
+            raise OrchError(f"{where}: {key}: expected a job ID or null")
     for key in ("config", "estimate"):
         if not isinstance(submission.get(key, {}), dict):
             raise OrchError(f"{where}: {key}: expected an object")
@@ -121,6 +130,8 @@ def current_row(paths: JobPaths, shown: Callable[[JobPaths, dict[str, Any], dict
         problem = f"{exc.filename}: {exc.strerror}"
     except OrchError as exc:
         problem = str(exc)
+    except NONSENSE as exc:  # a record edited into nonsense
+        problem = f"{paths.dir}: unexpected content in its records ({type(exc).__name__}: {exc})"
     report_skipped(problem)
     return {**row(paths, {}, None, None), "state": UNREADABLE, "reason": problem}
 
@@ -132,7 +143,7 @@ def written_at(root: Path) -> str | None:
         moment = index_path(root).stat().st_mtime
     except FileNotFoundError:
         return None
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
+    return iso(datetime.fromtimestamp(moment, timezone.utc))
 
 
 def save(root: Path, rows: dict[str, dict[str, Any]], written_at: str) -> None:

@@ -94,7 +94,7 @@ def process_start(pid: int) -> int | None:
 
 
 def still_runs(pid: int, started: int | None) -> bool:
-    """Whether the process recorded as (``pid``, ``started``) runs on this host; a zombie does not."""
+    """Whether the process recorded as (``pid``, ``started``) runs here (on this host); a zombie does not."""
     fields = _stat(pid) if pid > 0 else None
     return bool(fields) and started is not None and len(fields) > 19 and int(fields[19]) == started \
         and fields[0] not in ("Z", "X")

@@ -19,6 +19,7 @@ from orchestrator.core.files import open_file
 from orchestrator.core.skim import skim_object
 
 MAX_RECORD_BYTES = 64 * 2**20  # a JSON record file larger than this is not one orch wrote
+NONSENSE = (ValueError, TypeError, KeyError, AttributeError)  # what reading a record edited into nonsense raises
 
 _reported: set[str] = set()
 

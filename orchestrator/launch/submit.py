@@ -71,7 +71,8 @@ def submit(p: Plan, backend: Backend, parent: JobPaths | None = None) -> list[st
             _record(p, base, backend.name, unit, created, lineage)
         _mark(parent, created)
         for unit, base in made:
-            backend.release(batch, base, _task_ids(base, unit.tasks))
+            ids = _task_ids(base, unit.tasks)
+            backend.release(batch, base, [ids] if unit.search else [[job_id] for job_id in ids])
     except BaseException as exc:
         _undo(p.root, backend, [base for _, base in made], created, exc, parent)
         raise

@@ -12,15 +12,15 @@ the searches that have ended, ``orch sync``'s refresh makes none.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import quote
 
 from orchestrator.core import index
+from orchestrator.core.clock import now
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.files import make_dir, write_text_atomic
-from orchestrator.core.records import report_skipped
+from orchestrator.core.records import NONSENSE, report_skipped
 from orchestrator.core.registry import JobPaths
 from orchestrator.present import report
 from orchestrator.present.page import Cell, Filters, Link, Page, Table, fmt, to_html
@@ -122,7 +122,7 @@ def make_missing_reports(root: Path, found: list[dict[str, Any]]) -> list[Path]:
 def render(root: Path, found: list[dict[str, Any]], page: Path) -> str:
     """The page of the searches ``found``; its links to reports are relative to ``page``'s folder."""
     doc = Page(f"orch overview: {root}")
-    doc.p(f"{len(found)} searches, written {datetime.now(timezone.utc).isoformat(timespec='seconds')}; "
+    doc.p(f"{len(found)} searches, written {now()}; "
           "click a column header to sort, a job ID to open its report.")
     doc.add(Filters(sorted({s["state"] for s in found})))
     doc.add(Table(COLUMNS, [_cells(s, page.parent) for s in found], sortable=True,
@@ -185,7 +185,7 @@ def after_tick(root: Path, tick: Report) -> None:
     present = set(index.job_names(root))
     try:
         page = refresh(root, {job: row for job, row in index.load(root).items() if job in present})
-    except (OrchError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # a row edited into nonsense
+    except (OrchError, OSError, *NONSENSE) as exc:  # a row edited into nonsense
         tick.problems.append(f"overview page not written: {type(exc).__name__}: {exc}")
     else:
         tick.overview = str(page)

@@ -9,11 +9,11 @@ a report of what exists so far.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core import attempts
+from orchestrator.core.clock import now
 from orchestrator.core.config_file import load_config
 from orchestrator.core.files import make_dir, write_atomic, write_text_atomic
 from orchestrator.core.records import read_json, read_record
@@ -38,7 +38,7 @@ def build(root: Path, job_id: str) -> Page:
     shown = view["state"]
     report.p(f"State {shown['state']}" + (f" ({shown['reason']})" if shown["reason"] else "")
              + f" · attempts {' → '.join(view['attempts'])} · report made "
-             + datetime.now(timezone.utc).isoformat(timespec="seconds"))
+             + now())
 
     report.h2("Observations")
     best = view["trials"]["best"]

@@ -8,13 +8,13 @@ nothing outside this package asks which one a job has: it holds a ``Backend`` an
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.core import slurm
+from orchestrator.core.index import read_submission
 from orchestrator.core.registry import JobPaths
 from orchestrator.core.state import Observation, Shown
 
@@ -56,8 +56,10 @@ class Backend(Protocol):
     def submit_held(self, batch: Batch) -> str:
         """Queue ``batch`` so that it cannot start yet; its job ID (an array's base ID)."""
 
-    def release(self, batch: Batch, base: str, job_ids: list[str]) -> None:
-        """Let the held ``base`` (whose tasks are ``job_ids``, all recorded now) start."""
+    def release(self, batch: Batch, base: str, groups: list[list[str]]) -> None:
+        """Let the held ``base`` start: its tasks are the job IDs of ``groups``, all recorded now; the
+        jobs of a group may run at once (a search's workers), the groups run in turn (an array's
+        planes) where the scheduler does not run them side by side."""
 
     def withdraw(self, base: str) -> None:
         """Take back a held submission whose recording failed."""
@@ -109,7 +111,7 @@ def wait(paths: JobPaths, timeout_s: float | None = None) -> str:
     """Wait until the job (or search) of ``paths`` ended, as its backend tells (``end_state``), looking
     as often as the backend says (every 10 s on SLURM); its end state. ``TimeoutError`` after
     ``timeout_s``."""
-    submission = json.loads(paths.submission.read_text())
+    submission = read_submission(paths) or {}
     backend = of(submission)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while (state := backend.end_state(paths, submission)) is None:

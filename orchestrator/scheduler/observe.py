@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from orchestrator.core import slurm
-from orchestrator.core.records import read_json
+from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths
 from orchestrator.core.state import JobState, Observation, from_slurm
 
@@ -63,9 +63,9 @@ def search_observation(states: list[str | None], has_result: bool) -> Observatio
 
 def own_records(paths: JobPaths) -> Observation | None:
     """What the job's own files say, when they are conclusive (completed or failed)."""
-    if not paths.run.exists():
+    run = read_optional_record(paths.run)
+    if run is None:
         return None
-    run = read_json(paths.run)
     if run.get("status") == "completed":  # a worker of several: the result may be another worker's
         return Observation(JobState.COMPLETED, "", "registry")
     if run.get("status") == "failed":

@@ -33,7 +33,7 @@ class Slurm:
     def submit_held(self, batch: Batch) -> str:
         return slurm.run_sbatch_held(batch.script)
 
-    def release(self, batch: Batch, base: str, job_ids: list[str]) -> None:
+    def release(self, batch: Batch, base: str, groups: list[list[str]]) -> None:
         slurm.run_release(base)
 
     def withdraw(self, base: str) -> None:

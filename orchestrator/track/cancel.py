@@ -7,9 +7,10 @@ from pathlib import Path
 
 from orchestrator.core import attempts
 from orchestrator.core.errors import InputError
-from orchestrator.core.records import read_json
+from orchestrator.core.index import read_submission
+from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths, validate_job_id
-from orchestrator.core.state import JobState
+from orchestrator.core.state import TERMINAL_NAMES
 from orchestrator.scheduler import backend
 from orchestrator.track.status import array_tasks
 
@@ -34,9 +35,8 @@ def cancel(root: Path, job_id: str) -> str:
     if not tasks:
         raise InputError(f"job {job_id}", f"not in the registry at {root}")
     paths = JobPaths(root, tasks[0])
-    submission = read_json(paths.submission)
-    if paths.scheduler.exists() and len(tasks) == 1:
-        state = JobState(read_json(paths.scheduler)["state"])
-        if state.terminal:
-            raise InputError(f"job {job_id}", f"has already ended ({state.value})")
+    submission = read_submission(paths) or {}
+    record = read_optional_record(paths.scheduler) or {}
+    if len(tasks) == 1 and record.get("state") in TERMINAL_NAMES:
+        raise InputError(f"job {job_id}", f"has already ended ({record['state']})")
     return backend.of(submission).cancel(job_id, [JobPaths(root, task) for task in tasks])

@@ -30,7 +30,7 @@ from orchestrator.core.files import (
     open_file,
     write_json_atomic,
 )
-from orchestrator.core.records import read_optional_record, read_record
+from orchestrator.core.records import NONSENSE, read_optional_record, read_record
 from orchestrator.core.registry import JobPaths, jobs_dir
 from orchestrator.core.state import JobState, Observation
 from orchestrator.launch.site import load_profile
@@ -143,7 +143,7 @@ class Tick:
             self.report.problems.append(f"skipped {paths.job_id}: {exc}")
         except OSError as exc:
             self.report.problems.append(f"skipped {paths.job_id}: {exc.filename}: {exc.strerror}")
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a record edited into nonsense
+        except NONSENSE as exc:  # a record edited into nonsense
             self.report.problems.append(f"skipped {paths.job_id}: unexpected content in its records "
                                         f"({type(exc).__name__}: {exc})")
 

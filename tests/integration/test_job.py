@@ -190,3 +190,15 @@ def test_debug_stops_in_the_debugger_where_the_job_failed(workdir: Path) -> None
     [paths] = [JobPaths.from_dir(d) for d in (workdir / "registry" / "jobs").iterdir()]
     assert json.loads(paths.run.read_text())["status"] == "failed"
     assert json.loads(paths.local_state.read_text())["exit_code"] == 1
+
+
+def test_the_planes_of_a_local_array_run_in_turn(small_config: Callable[..., Path], workdir: Path,
+                                                  orch: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = orch("submit", "--local", "--wait", str(small_config("planes", plane=["U", "X"], evals=1,
+                                                                          epochs=1)))
+    assert code == 0, err
+    first, second = (json.loads(JobPaths(workdir / "registry", job_id).local_state.read_text())
+                     for job_id in out.split(": ")[1].split("\n")[0].split())
+    assert first["exit_code"] == second["exit_code"] == 0
+    assert second["started_at"] >= first["ended_at"]  # started by the first one's task as it ended
+    assert first["runner_pid"] != second["runner_pid"]  # each a submitit job of its own, with its own time limit

@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import socket
 import stat
 import tempfile
 import time
@@ -27,6 +28,7 @@ from orchestrator.core.attempts import search_records
 from orchestrator.core.config_file import load_config
 from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.files import (
+    OWNER_FILE_MODE,
     append_json_line,
     make_dir,
     write_atomic,
@@ -35,6 +37,7 @@ from orchestrator.core.files import (
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths, create_entry
 from orchestrator.launch.plan import plan
+from orchestrator.track.cancel import cancel
 from orchestrator.track.sync import Lock
 from tests.helpers import local_end, release_local, v4_config
 
@@ -221,7 +224,8 @@ def test_the_local_executor_runs_the_script_made_at_submit_not_what_is_in_the_jo
     root = workdir / "registry"
     submitted = plan(write_config(v4_config()), root)
     frozen = submitted.config.frozen("X")
-    paths = create_entry(root, JOB, {"job.sbatch": submitted.script, "submission.json": '{"scheduler": "local"}\n',
+    paths = create_entry(root, JOB, {"job.sbatch": submitted.script, "submission.json": json.dumps(
+        {"scheduler": "local", "submitted_at": "2026-12-02T00:00:00+00:00", "request": {"mem_gb": 2}}),
                                      "config.json": json.dumps(frozen)})
     pwned = workdir / "pwned"
     # before the job starts, a member rewrites its script and its config, and plants a package named like ours
@@ -264,3 +268,28 @@ def test_of_commands_racing_to_continue_a_job_exactly_one_makes_the_attempt(tmp_
     with pytest.raises(InputError, match="already continued by local-20261202T000001-bbbbbb; .*"
                                          "orch resubmit local-20261202T000001-bbbbbb"):
         attempts.reserve_next(paths, {"user": "late"})
+
+
+@needs_root
+def test_no_member_can_rewrite_or_replace_anothers_local_record_nor_cancel_anothers_local_job(shared: Path) -> None:
+    root = shared / "registry"
+    paths = JobPaths(root, JOB)
+    record = {"host": socket.gethostname(), "runner_pid": os.getpid(), "runner_started": 1,
+              "started_at": "2026-12-02T00:00:00+00:00"}
+
+    def alice() -> None:  # her local executor's record of her running job
+        create_entry(root, JOB, {"submission.json": json.dumps(
+            {"scheduler": "local", "submitted_at": record["started_at"], "request": {"mem_gb": 2}})})
+        write_json_atomic(paths.local_state, record, OWNER_FILE_MODE)
+
+    def bob() -> None:
+        with pytest.raises(PermissionError):
+            paths.local_state.write_text('{"exit_code": 0}')  # to have sync settle it, or cancel point elsewhere
+        with pytest.raises(PermissionError):
+            write_json_atomic(paths.local_state, {**record, "exit_code": 75})  # replace it: the folder is sticky
+        with pytest.raises(InputError, match=f"its local executor runs as uid {ALICE}; only that user can cancel it"):
+            cancel(root, JOB)
+
+    as_member(ALICE, 0o002, alice)
+    as_member(BOB, 0o002, bob)
+    assert json.loads(paths.local_state.read_text()) == record
