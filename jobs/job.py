@@ -49,7 +49,7 @@ from orchestrator.core.errors import OrchError
 from orchestrator.core.files import make_dir, write_atomic, write_json_atomic
 from orchestrator.core.records import read_json
 from orchestrator.core.registry import JobPaths, artifacts_dir
-from orchestrator.core.state import EXIT_INTERRUPTED
+from orchestrator.core.state import EXIT_INTERRUPTED, RunStatus
 from orchestrator.core.trials import OK, PRUNED
 from orchestrator.core.units import peak_rss_mib
 
@@ -113,7 +113,7 @@ def run_job(paths: JobPaths, in_process: bool = False, trials: int = 0) -> int:
     coordinator = Coordinator(paths, config.model.hp_max_evals, config.resources.heartbeat_limit_s)
     run = start_run(paths, config, coordinator, threads)
     if coordinator.finished(coordinator.snapshot()) and not coordinator.final_open():
-        return end_run(paths, run, "completed", "nothing left: every trial is recorded and the final step is taken")
+        return end_run(paths, run, RunStatus.COMPLETED, "nothing left: every trial is recorded and the final step is taken")
     launcher = (InProcessLauncher if in_process else TrialLauncher)(config, paths, threads)
     received = stop_on_signals(launcher)
     timings: dict[str, float] = {}
@@ -128,10 +128,10 @@ def run_job(paths: JobPaths, in_process: bool = False, trials: int = 0) -> int:
     timings["trials_s"] = round(time.monotonic() - started, 2)
     prune_models(paths, outcome.records)
     status, reason = outcome.status, outcome.reason
-    if status == "completed":
+    if status == RunStatus.COMPLETED:
         status, reason = run_final(config, paths, coordinator, launcher, outcome.records, timings)
     code = end_run(paths, run, status, reason)
-    if status == "interrupted" and received == [signal.SIGUSR1] and jobenv.under_slurm():
+    if status == RunStatus.INTERRUPTED and received == [signal.SIGUSR1] and jobenv.under_slurm():
         log("state saved; waiting for the scheduler to end the job at its time limit")
         while received == [signal.SIGUSR1]:
             signal.pause()
@@ -142,7 +142,7 @@ def start_run(paths: JobPaths, config: Config, coordinator: Coordinator, threads
     """Record in ``run.json`` that this job runs (counting restarts: a requeue, a takeover); the record."""
     run: dict[str, Any] = {"job_id": paths.job_id, "search_id": coordinator.search.job_id,
                            "host": socket.gethostname(), "pid": os.getpid(), "started_at": now(),
-                           "status": "running", "threads": threads, "plane": config.planes[0],
+                           "status": RunStatus.RUNNING, "threads": threads, "plane": config.planes[0],
                            "python": sys.executable}
     previous = read_json(paths.run) if paths.run.exists() else None
     if previous:
@@ -174,19 +174,19 @@ def run_final(config: Config, paths: JobPaths, coordinator: Coordinator, launche
     artifacts, ``result.json``. How this job ends: (status, reason)."""
     best = best_record(records)
     if best is None:
-        return "failed", "no trial finished ok"
+        return RunStatus.FAILED, "no trial finished ok"
     claim = coordinator.take_final(now())
     if claim is None:
-        return "completed", "every trial is recorded; another worker runs the final step"
+        return RunStatus.COMPLETED, "every trial is recorded; another worker runs the final step"
     launcher.aborted = False
     with Heartbeat(claim, beat_interval_s(config.resources.heartbeat_limit_s), launcher.abort) as heartbeat:
         started = time.monotonic()
         final = launcher.evaluate(model_path(paths, best))
         if final is None or heartbeat.lost:
             if not launcher.stop_requested:
-                return "completed", "the final step was taken over by another worker"
+                return RunStatus.COMPLETED, "the final step was taken over by another worker"
             coordinator.release(claim, now())
-            return "interrupted", "stopped during the final step; it will run again"
+            return RunStatus.INTERRUPTED, "stopped during the final step; it will run again"
         cache = coordinator.search.cache
         artifacts = write_artifacts(config, paths, cache, records, best, final)
         timings["final_s"] = round(time.monotonic() - started, 2)
@@ -197,7 +197,7 @@ def run_final(config: Config, paths: JobPaths, coordinator: Coordinator, launche
     t = result["test"]
     log(f"completed: best trial {best['trial'] + 1}/{len(records)}, test accuracy {t['accuracy']:.4f} "
         f"F1 {t['f1']:.4f} AUC {t['auc']:.4f}; result {paths.result}")
-    return "completed", ""
+    return RunStatus.COMPLETED, ""
 
 
 def end_run(paths: JobPaths, run: dict[str, Any], status: str, reason: str) -> int:
@@ -206,7 +206,7 @@ def end_run(paths: JobPaths, run: dict[str, Any], status: str, reason: str) -> i
                                   "ended_at": now(), **peaks()})
     if reason:
         log(f"{status}: {reason}")
-    return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(status, 1)
+    return {RunStatus.COMPLETED: 0, RunStatus.INTERRUPTED: EXIT_INTERRUPTED}.get(status, 1)
 
 
 def final_result(config: Config, paths: JobPaths, plane: str, records: list[dict[str, Any]], best: dict[str, Any],
@@ -247,7 +247,7 @@ def main(task: str, argv: list[str] | None = None) -> int:
         reason = str(exc) if isinstance(exc, OrchError) else f"{type(exc).__name__}: {exc}"
         print(f"orch job: error: {reason}", file=sys.stderr, flush=True)
         if paths.run.exists():
-            write_json_atomic(paths.run, {**read_json(paths.run), "status": "failed", "reason": reason,
+            write_json_atomic(paths.run, {**read_json(paths.run), "status": RunStatus.FAILED, "reason": reason,
                                           "ended_at": now()})
         if args.in_process:
             raise  # to the debugger

@@ -29,14 +29,15 @@ from orchestrator.core.clock import now
 from orchestrator.core.config import Config
 from orchestrator.core.files import append_json_line, make_dir, write_json_atomic
 from orchestrator.core.registry import JobPaths
+from orchestrator.core.state import RunStatus
 from orchestrator.core.trials import PRUNED, RESULTS
 
 
 @dataclass
 class Outcome:
-    """How a worker's part of the search ended: "completed" (every trial of the search recorded),
-    "failed" (too many consecutive failures), "out_of_memory" (a trial thrashed against the memory
-    limit) or "interrupted"."""
+    """How a worker's part of the search ended (a ``RunStatus``): completed (every trial of the search
+    recorded), failed (too many consecutive failures), out of memory (a trial thrashed against the
+    memory limit) or interrupted."""
 
     status: str
     reason: str
@@ -58,17 +59,17 @@ def run_search(config: Config, paths: JobPaths, launcher: TrialLauncher, coordin
     ran = 0
     while True:
         if limit and ran >= limit and not coordinator.finished(coordinator.snapshot()):
-            return Outcome("interrupted", f"stopped after {ran} trials here, as asked (--trials)",
+            return Outcome(RunStatus.INTERRUPTED, f"stopped after {ran} trials here, as asked (--trials)",
                            ordered(coordinator.snapshot()))
         if launcher.stop_requested:
             view = coordinator.snapshot()
-            return Outcome("interrupted", f"stop requested after {len(view.records)} of {total} trials",
+            return Outcome(RunStatus.INTERRUPTED, f"stop requested after {len(view.records)} of {total} trials",
                            ordered(view))
         taken = coordinator.take(now())
         if taken is None:
             view = coordinator.snapshot()
             if coordinator.finished(view):
-                return Outcome("completed", f"{total} trials", ordered(view))
+                return Outcome(RunStatus.COMPLETED, f"{total} trials", ordered(view))
             time.sleep(poll_s)  # trials still run elsewhere: wait, to take over any whose worker dies
             continue
         claim = taken.claim
@@ -76,19 +77,19 @@ def run_search(config: Config, paths: JobPaths, launcher: TrialLauncher, coordin
         if record is None:
             if launcher.stop_requested:
                 coordinator.release(claim, now())
-                return Outcome("interrupted", f"stopped during trial {claim.trial + 1}; it will run again",
+                return Outcome(RunStatus.INTERRUPTED, f"stopped during trial {claim.trial + 1}; it will run again",
                                ordered(coordinator.snapshot()))
             log(f"trial {claim.trial + 1}/{total} was taken over by another worker; its run here is dropped")
             continue
         ran += 1
         if record.get("out_of_memory"):  # every trial would thrash with this memory: the next attempt asks more
-            return Outcome("out_of_memory", record["reason"], ordered(coordinator.snapshot()))
+            return Outcome(RunStatus.OUT_OF_MEMORY, record["reason"], ordered(coordinator.snapshot()))
         if record["status"] in RESULTS:
             failures = 0
         else:
             failures += 1
             if failures >= config.model.max_consecutive_failures:
-                return Outcome("failed", f"{failures} consecutive trials failed; last: {record['reason']}",
+                return Outcome(RunStatus.FAILED, f"{failures} consecutive trials failed; last: {record['reason']}",
                                ordered(coordinator.snapshot()))
 
 

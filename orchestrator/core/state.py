@@ -12,6 +12,17 @@ UNSYNCED = "UNSYNCED"  # the state shown for a SLURM job that ``orch sync`` has 
                        # source said anything about it)
 
 
+class RunStatus:
+    """What a job's own record (``run.json``) says of its run, as the record spells it; the job writes it,
+    status and sync read it."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped by a signal after saving its state (exit code EXIT_INTERRUPTED)
+    OUT_OF_MEMORY = "out_of_memory"  # a trial thrashed against the memory limit: the next attempt asks more
+
+
 class JobState(str, Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"

@@ -10,7 +10,7 @@ from dataclasses import replace
 from orchestrator.core import slurm
 from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths
-from orchestrator.core.state import JobState, Observation, from_slurm
+from orchestrator.core.state import JobState, Observation, RunStatus, from_slurm
 
 
 def sacct_observations(rows: list[slurm.SacctRow]) -> dict[str, Observation]:
@@ -66,11 +66,11 @@ def own_records(paths: JobPaths) -> Observation | None:
     run = read_optional_record(paths.run)
     if run is None:
         return None
-    if run.get("status") == "completed":  # a worker of several: the result may be another worker's
+    if run.get("status") == RunStatus.COMPLETED:  # a worker of several: the result may be another worker's
         return Observation(JobState.COMPLETED, "", "registry")
-    if run.get("status") == "failed":
+    if run.get("status") == RunStatus.FAILED:
         return Observation(JobState.FAILED, run.get("reason", ""), "registry")
-    if run.get("status") == "out_of_memory":
+    if run.get("status") == RunStatus.OUT_OF_MEMORY:
         return Observation(JobState.OUT_OF_MEMORY, run.get("reason", ""), "registry")
     return None
 

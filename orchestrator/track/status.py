@@ -19,7 +19,7 @@ from orchestrator.core.errors import InputError, OrchError
 from orchestrator.core.files import open_file
 from orchestrator.core.records import read_optional_record
 from orchestrator.core.registry import JobPaths, validate_job_id
-from orchestrator.core.state import UNSYNCED
+from orchestrator.core.state import UNSYNCED, RunStatus
 from orchestrator.core.trials import FAILED, PRUNED, RESULTS
 from orchestrator.core.units import GIB, KIB, mib_to_gib
 from orchestrator.scheduler.backend import shown_state
@@ -180,7 +180,7 @@ def format_job(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     if own:
         lines.append(f"job      {own['state']} by its own records" + (f": {own['reason']}" if own["reason"] else "")
                      + "; not yet confirmed by the scheduler (orch sync)")
-    elif run.get("status") and run.get("status") != "completed":
+    elif run.get("status") and run.get("status") != RunStatus.COMPLETED:
         lines.append(f"job      {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))
     recovery = sched.get("recovery")
     if recovery:
@@ -259,7 +259,7 @@ def _trials(view: dict[str, Any], now: datetime) -> list[str]:
 
 
 def _workers(workers: list[dict[str, Any]]) -> list[str]:
-    running = sum(1 for w in workers if w["state"] == "RUNNING" or (w["state"] == UNSYNCED and w["run"] == "running"))
+    running = sum(1 for w in workers if w["state"] == "RUNNING" or (w["state"] == UNSYNCED and w["run"] == RunStatus.RUNNING))
     lines = [f"workers  {running}/{len(workers)} running"]
     for w in workers:
         state = w["state"] + (f" (the job says {w['run']})" if w["state"] == UNSYNCED and w["run"] else "")

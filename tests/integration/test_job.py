@@ -79,6 +79,7 @@ def test_demo_search_records_every_trial_and_a_usable_result(
     assert json.loads(paths.run.read_text())["status"] == "completed"
     assert json.loads(paths.local_state.read_text())["exit_code"] == 0
     assert not paths.cache.exists()  # the data cache is removed once the job completed
+    assert not [p for p in (workdir / "registry").rglob("*") if p.suffix in (".pkl", ".pickle")]  # submitit's stay private
 
     import keras
 
